@@ -16,7 +16,13 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 if [ -n "${BASE_IMAGE:-}" ]; then
     echo "$BASE_IMAGE"; exit 0
 fi
-default_image=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["base_image"])' "$HERE/../../cookiecutter.json")
+# The default from cookiecutter.json, its {{ cookiecutter.x }} references filled in.
+default_image=$(python3 - "$HERE/../../cookiecutter.json" <<'PY'
+import json, re, sys
+answers = json.load(open(sys.argv[1]))
+print(re.sub(r"\{\{\s*cookiecutter\.(\w+)\s*\}\}", lambda m: answers[m.group(1)], answers["base_image"]))
+PY
+)
 for candidate in "$default_image" "$LOCAL_TAG"; do
     if timeout 30 docker image inspect "$candidate" >/dev/null 2>&1; then
         echo "base image: using $candidate (present locally)" >&2

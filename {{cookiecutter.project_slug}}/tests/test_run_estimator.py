@@ -5,8 +5,9 @@ import subprocess
 import sys
 
 import pytest
-import run_estimator
 from conftest import PROJECT_DIR
+
+import run_estimator
 
 
 def launcher(*args, timeout=60):

@@ -1,0 +1,49 @@
+# Developing sm-template. `make` lists the targets.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PYTHON ?= python3
+PYTEST_ARGS ?=
+# make demo: where to bake, offline (1: local base image and the digits set; auto: try)
+DEMO_DIR ?= demo
+OFFLINE ?= auto
+HPARAMS ?= epochs=3
+
+.PHONY: help
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.txt constraints.txt
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	@touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed  ## Create the development virtualenv (.venv)
+
+.PHONY: test
+test: venv  ## All tests: unit, then end-to-end on real engines (starts Docker if needed)
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: venv  ## Tests that need no Docker engine
+	$(VENV)/bin/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: venv  ## End-to-end tests only: build, local mode, push, remote job
+	$(VENV)/bin/python -m pytest -m e2e $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: venv  ## ruff on the template's code and on a project baked with the defaults
+	$(VENV)/bin/ruff check sm_template hooks tests
+	$(VENV)/bin/ruff format --check sm_template hooks tests
+
+.PHONY: demo
+demo: venv  ## Bake a demo project and train it locally (OFFLINE=1: no internet needed)
+	VENV=$(abspath $(VENV)) DEMO_DIR=$(DEMO_DIR) OFFLINE=$(OFFLINE) HPARAMS="$(HPARAMS)" \
+		bash scripts/demo.sh
