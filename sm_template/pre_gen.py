@@ -1,0 +1,20 @@
+"""What the pre-generation hook does: check the answers, then (aws_checks=strict) AWS."""
+
+from sm_template.aws_checks import check_against_aws
+from sm_template.messages import note, report
+from sm_template.validation import validate
+
+
+def run(answers: dict) -> int:
+    """Check everything, print what is wrong, and return the hook's exit status."""
+    errors, warnings = validate(answers)
+    # AWS is asked only about answers that make sense, so its errors are about AWS itself.
+    if not errors and answers["aws_checks"] == "strict":
+        note(
+            f"checking account {answers['aws_account_id']} and ECR repository "
+            f"{answers['ecr_repository']} in {answers['aws_region']} with AWS "
+            "(answer aws_checks=skip to generate offline)"
+        )
+        errors = check_against_aws(answers)
+    report(errors, warnings)
+    return 1 if errors else 0

@@ -1,0 +1,200 @@
+"""Shared fixtures: a real moto server over HTTP, and real cookiecutter bakes in subprocesses.
+
+Bakes run `cookiecutter` as a user would, in a separate process with an environment the test
+controls, so the tests see exactly what reaches the terminal and no developer credentials,
+profile or ~/.cookiecutterrc leak in.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from helpers import MOTO_ACCOUNT_ID, TEMPLATE_DIR, VENV_BIN, environment_without_aws, free_port
+
+
+@dataclass
+class MotoServer:
+    url: str
+    account_id: str
+    aws_files: Path
+    access_key: str = "testing"
+    secret_key: str = "testing"
+    region: str = "us-east-1"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """A full process environment that points boto3 and the aws CLI at this server."""
+        aws = {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
+        return environment_without_aws(self.aws_files, **{**aws, **extra})
+
+    def client(self, service: str, region: str | None = None):
+        return boto3.client(
+            service,
+            region_name=region or self.region,
+            endpoint_url=self.url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+        )
+
+    def _post(self, path: str) -> None:
+        urllib.request.urlopen(urllib.request.Request(self.url + path, method="POST"), timeout=5)
+
+    def start_recording(self) -> None:
+        self._post("/moto-api/recorder/reset-recording")
+        self._post("/moto-api/recorder/start-recording")
+
+    def reset(self) -> None:
+        """Forget every resource and every recorded request."""
+        self._post("/moto-api/reset")
+        self.start_recording()
+
+    def recorded_requests(self) -> list[dict]:
+        """The AWS requests received since the last reset, one dict per request."""
+        with urllib.request.urlopen(
+            self.url + "/moto-api/recorder/download-recording", timeout=5
+        ) as response:
+            return [json.loads(line) for line in response.read().decode().splitlines() if line]
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """A real moto server process on 127.0.0.1, for the whole session."""
+    workdir = tmp_path_factory.mktemp("moto")
+    port = free_port()
+    log = (workdir / "moto_server.log").open("w")
+    process = subprocess.Popen(
+        [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        env={
+            **os.environ,
+            "MOTO_ACCOUNT_ID": MOTO_ACCOUNT_ID,
+            "MOTO_ENABLE_RECORDING": "True",
+            "MOTO_RECORDER_FILEPATH": str(workdir / "recording.jsonl"),
+        },
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=workdir,
+    )
+    server = MotoServer(f"http://127.0.0.1:{port}", MOTO_ACCOUNT_ID, workdir / "aws")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                server.start_recording()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.flush()
+                    pytest.fail(
+                        f"moto_server did not start: {(workdir / 'moto_server.log').read_text()}"
+                    )
+                time.sleep(0.2)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture
+def moto(moto_server):
+    """The session's moto server, emptied for this test."""
+    moto_server.reset()
+    return moto_server
+
+
+@dataclass
+class Bake:
+    returncode: int
+    stdout: str
+    stderr: str
+    output_dir: Path
+    seconds: float
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    @property
+    def leftovers(self) -> list[str]:
+        """What the bake left in the output directory (nothing, after a failure)."""
+        return sorted(path.name for path in self.output_dir.iterdir())
+
+    @property
+    def errors(self) -> list[str]:
+        """Our ERROR lines (stderr; cookiecutter logs its own "ERROR: Stopping..." to stdout)."""
+        return [line for line in self.stderr.splitlines() if line.startswith("ERROR: ")]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if line.startswith("WARNING: ")]
+
+
+@pytest.fixture
+def bake(tmp_path):
+    """Run `cookiecutter --no-input TEMPLATE key=value...` in a subprocess.
+
+    `env` defaults to an environment without any AWS setup; HOME is a fresh directory so no
+    ~/.cookiecutterrc, replay or clone of the developer's is used. Each call gets its own
+    output directory, made beforehand as a user's would be.
+    """
+    home = tmp_path / "home"
+    home.mkdir()
+    count = 0
+
+    def run(
+        answers: dict[str, str] | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        template: str | Path = TEMPLATE_DIR,
+        cwd: Path | None = None,
+        replay_file: Path | None = None,
+        merge_streams: bool = False,
+        timeout: float = 120,
+    ) -> Bake:
+        nonlocal count
+        count += 1
+        output_dir = tmp_path / f"out{count}"
+        output_dir.mkdir()
+        command = [sys.executable, "-m", "cookiecutter", "-o", str(output_dir), str(template)]
+        if replay_file:
+            command += ["--replay-file", str(replay_file)]
+        else:
+            command += ["--no-input", *(f"{key}={value}" for key, value in (answers or {}).items())]
+        run_env = {**(env or environment_without_aws(tmp_path / "aws")), "HOME": str(home)}
+        run_env["PYTHONDONTWRITEBYTECODE"] = "1"
+        started = time.monotonic()
+        done = subprocess.run(
+            command,
+            env=run_env,
+            cwd=cwd or tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_streams else subprocess.PIPE,
+            text=True,
+            timeout=timeout,
+        )
+        return Bake(
+            done.returncode,
+            done.stdout,
+            done.stderr or "",
+            output_dir,
+            time.monotonic() - started,
+        )
+
+    return run

@@ -1,0 +1,150 @@
+"""Real engines for the end-to-end tests: a Docker engine, a base image, a registry on
+localhost, and (from ../conftest.py) a moto server. Each starts once per session, and
+what a fixture started, it stops."""
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from helpers import TEMPLATE_DIR, free_port
+
+INFRA = TEMPLATE_DIR / "tests" / "infra"
+TIMINGS: dict[str, float] = {}
+
+
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.e2e)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if TIMINGS:
+        terminalreporter.section("end-to-end stage timings")
+        for stage, seconds in TIMINGS.items():
+            terminalreporter.write_line(f"{stage:<40} {seconds:7.1f} s")
+
+
+class Stopwatch:
+    """Times a stage of the loop for the summary at the end of the run."""
+
+    def __init__(self, stage: str):
+        self.stage = stage
+
+    def __enter__(self):
+        self.started = time.monotonic()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.monotonic() - self.started
+        TIMINGS[self.stage] = self.seconds
+
+
+def run(
+    command: list[str],
+    *,
+    cwd: Path | None = None,
+    env: dict | None = None,
+    timeout: float = 1800,
+    check: bool = True,
+) -> subprocess.CompletedProcess:
+    """Run a command as a user would, output captured (stdout and stderr together)."""
+    done = subprocess.run(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+    if check and done.returncode != 0:
+        pytest.fail(f"{' '.join(command)} exited {done.returncode}:\n{done.stdout[-4000:]}")
+    return done
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """A Docker engine that answers; started (and later stopped) here if none did."""
+    if (
+        shutil.which("docker") is None
+        or subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode != 0
+    ):
+        run(["bash", str(INFRA / "docker-engine.sh"), "start"], timeout=600)
+        yield
+        run(["bash", str(INFRA / "docker-engine.sh"), "stop"], timeout=120, check=False)
+    else:
+        yield
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_engine):
+    """$BASE_IMAGE, the template's default if present, else a debootstrapped Debian."""
+    with Stopwatch("base image"):
+        done = subprocess.run(
+            ["bash", str(INFRA / "base-image.sh")], capture_output=True, text=True, timeout=1200
+        )
+    if done.returncode != 0:
+        pytest.fail(f"no base image: {done.stderr[-2000:]}")
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory):
+    """Debian's docker-registry on 127.0.0.1 (Docker trusts plain HTTP on loopback)."""
+    if shutil.which("docker-registry") is None:
+        pytest.fail("docker-registry is missing: apt-get install docker-registry")
+    workdir = tmp_path_factory.mktemp("registry")
+    address = f"127.0.0.1:{free_port()}"
+    config = workdir / "config.yml"
+    config.write_text(
+        json.dumps(
+            {  # JSON is YAML
+                "version": 0.1,
+                "log": {"level": "warn"},
+                "storage": {
+                    "filesystem": {"rootdirectory": str(workdir / "storage")},
+                    "delete": {"enabled": True},
+                },
+                "http": {"addr": address},
+            }
+        )
+    )
+    log = (workdir / "registry.log").open("w")
+    process = subprocess.Popen(
+        ["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://{address}/v2/", timeout=2)
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"registry did not start: {(workdir / 'registry.log').read_text()}")
+                time.sleep(0.2)
+        yield address
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def registry_tags(address: str, repository: str) -> list[str]:
+    with urllib.request.urlopen(f"http://{address}/v2/{repository}/tags/list", timeout=10) as r:
+        return json.loads(r.read())["tags"] or []
+
+
+@pytest.fixture(scope="session")
+def shared_venv() -> str:
+    """The generated projects use this test run's virtualenv (it has their requirements),
+    so no test downloads the SDK and TensorFlow again."""
+    return sys.prefix

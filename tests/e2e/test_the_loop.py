@@ -1,0 +1,328 @@
+"""What a user does, on real engines: bake, build, train locally, push, train remotely.
+
+One project is baked for the module and carried through the loop in order, as a user
+would: each test starts from what the one before left.
+"""
+
+import base64
+import importlib.util
+import json
+import os
+import re
+import sys
+import tarfile
+
+import numpy as np
+import pytest
+from conftest import Stopwatch, registry_tags, run
+from helpers import TEMPLATE_DIR
+
+PROJECT_NAME = "Digits E2E"
+SLUG = "digits_e2e"
+REPOSITORY = "digits-e2e"
+
+
+def make(project, *targets, env, check=True, timeout=1800, **settings):
+    assignments = [f"{key}={value}" for key, value in settings.items()]
+    return run(
+        ["make", "--no-print-directory", *targets, *assignments],
+        cwd=project,
+        env=env,
+        check=check,
+        timeout=timeout,
+    )
+
+
+def image_layers(image: str) -> list[str]:
+    done = run(["docker", "image", "inspect", "-f", "{{json .RootFS.Layers}}", image])
+    return json.loads(done.stdout)
+
+
+def contract(project):
+    """The baked project's code/job_contract.py, imported from its file."""
+    spec = importlib.util.spec_from_file_location(
+        "job_contract_e2e", project / "code" / "job_contract.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory, moto_server, base_image, registry, shared_venv):
+    """A baked project with strict AWS checks against moto, in a git repository, with data."""
+    moto_server.reset()
+    moto_server.client("ecr").create_repository(repositoryName=REPOSITORY)
+    bucket = f"sagemaker-us-east-1-{moto_server.account_id}"
+    moto_server.client("s3").create_bucket(Bucket=bucket)
+    env = moto_server.env(
+        SAGEMAKER_VALIDATE_ROLE="false",
+        HOME=str(tmp_path_factory.mktemp("h")),
+        PATH=f"{shared_venv}/bin:{os.environ['PATH']}",
+    )  # the venv's aws CLI
+    out = tmp_path_factory.mktemp("bake")
+    run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "-o",
+            str(out),
+            str(TEMPLATE_DIR),
+            f"project_name={PROJECT_NAME}",
+            f"aws_account_id={moto_server.account_id}",
+            f"ecr_repository={REPOSITORY}",
+            "aws_checks=strict",
+        ],
+        env=env,
+        timeout=120,
+    )
+    project = out / SLUG
+    for git in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=e2e", "-c", "user.email=e2e@example.com", "commit", "-qm", "x"],
+    ):
+        run(["git", *git], cwd=project)
+    settings = {"VENV": shared_venv, "BASE_IMAGE": base_image}
+    make(project, "data", env=env, DATASET="digits", **settings)
+    return {
+        "project": project,
+        "env": env,
+        "settings": settings,
+        "bucket": bucket,
+        "moto": moto_server,
+        "registry": registry,
+    }
+
+
+def current_image(loop) -> str:
+    done = make(
+        loop["project"], "-s", "print-IMAGE", env=loop["env"], check=False, **loop["settings"]
+    )
+    return done.stdout.strip()
+
+
+def test_make_build_builds_the_image_with_the_given_base(loop):
+    with Stopwatch("cold build (make build)"):
+        done = make(loop["project"], "build", env=loop["env"], timeout=2400, **loop["settings"])
+    image = current_image(loop)
+    commit = run(["git", "rev-parse", "--short=12", "HEAD"], cwd=loop["project"]).stdout.strip()
+    assert image == f"{REPOSITORY}:{commit}"  # the immutable tag is the commit
+    assert f"building {image} from {loop['settings']['BASE_IMAGE']}" in done.stdout
+    config = json.loads(run(["docker", "image", "inspect", "-f", "{{json .Config}}", image]).stdout)
+    assert config["Cmd"] == ["train"] and "SAGEMAKER_PROGRAM=train.py" in config["Env"]
+    again = make(loop["project"], "build", env=loop["env"], **loop["settings"])
+    assert "is up to date" in again.stdout  # nothing changed: nothing rebuilt
+
+
+def test_the_build_context_holds_only_what_the_image_needs(loop):
+    project = loop["project"]
+    (project / ".env").write_text("AWS_SECRET_ACCESS_KEY=do-not-ship\n")
+    (project / ".aws").mkdir(exist_ok=True)
+    (project / ".aws" / "credentials").write_text("[default]\n")
+    (project / ".venv").mkdir(exist_ok=True)
+    (project / ".venv" / "pyvenv.cfg").write_text("home = /usr\n")
+    dockerfile = f"FROM {loop['settings']['BASE_IMAGE']}\nCOPY . /context/\n"
+    try:
+        run(
+            ["docker", "build", "-q", "-t", "sm-template-context-check", "-f", "-", "."],
+            cwd=project,
+            input=dockerfile,
+        )
+        listing = run(
+            ["docker", "run", "--rm", "sm-template-context-check", "find", "/context", "-type", "f"]
+        ).stdout.split()
+    finally:
+        run(["docker", "rmi", "-f", "sm-template-context-check"], check=False)
+        for path in (".env", ".aws/credentials", ".venv/pyvenv.cfg"):
+            (project / path).unlink()
+    shipped = sorted(path.removeprefix("/context/") for path in listing)
+    assert shipped == ["code/job_contract.py", "code/train.py", "requirements.txt"]
+
+
+def test_train_local_leaves_a_model_that_scores_well_and_metric_lines_that_parse(loop, tmp_path):
+    project = loop["project"]
+    with Stopwatch("train-local, 3 epochs"):
+        done = make(
+            project,
+            "train-local",
+            env=loop["env"],
+            HPARAMS="epochs=3 learning-rate=0.005",
+            **loop["settings"],
+        )
+    assert "completed" in done.stdout
+    with tarfile.open(project / "outputs" / "latest" / "model.tar.gz") as archive:
+        names = archive.getnames()
+        assert any(name.lstrip("./").startswith("1/saved_model.pb") for name in names), names
+        archive.extractall(tmp_path, filter="data")
+    import tensorflow as tf
+
+    model = tf.saved_model.load(str(tmp_path / "1"))
+    with np.load(project / "data" / "test" / "data.npz") as data:
+        scores = next(
+            iter(
+                model.signatures["serving_default"](
+                    tf.constant(data["x"] / 255.0, "float32")
+                ).values()
+            )
+        ).numpy()
+        accuracy = float((scores.argmax(axis=1) == data["y"]).mean())
+    assert accuracy > 0.8, f"accuracy {accuracy:.3f} on the test channel"
+
+    definitions = contract(project).metric_definitions()
+    log = (project / "outputs" / "latest" / "train.log").read_text()
+    metric_lines = [line for line in log.splitlines() if "METRIC " in line]
+    assert len(metric_lines) == 3 * 4 + 2  # 4 per epoch, then test loss and accuracy
+    for line in metric_lines:
+        matches = [d for d in definitions if re.search(d["Regex"], line)]
+        assert len(matches) == 1, line
+        float(re.search(matches[0]["Regex"], line).group(1))
+
+
+def test_a_code_only_edit_rebuilds_only_the_code_layer(loop):
+    project = loop["project"]
+    before = current_image(loop)
+    train_py = project / "code" / "train.py"
+    train_py.write_text(train_py.read_text() + "\n# a code-only edit\n")
+    after = current_image(loop)
+    assert after != before and after.endswith("-dirty")
+    with Stopwatch("rebuild after a code-only edit"):
+        make(project, "build", env=loop["env"], **loop["settings"])
+    old_layers, new_layers = image_layers(before), image_layers(after)
+    assert len(old_layers) == len(new_layers)
+    assert old_layers[:-1] == new_layers[:-1] and old_layers[-1] != new_layers[-1]
+
+
+def test_login_and_push_put_the_immutable_tag_in_the_registry(loop):
+    project, registry = loop["project"], loop["registry"]
+    with Stopwatch("login + push to the local registry"):
+        done = make(
+            project, "login", "push", env=loop["env"], REGISTRY=registry, **loop["settings"]
+        )
+    assert "Login Succeeded" in done.stdout
+    tag = current_image(loop).split(":", 1)[1]
+    assert tag in registry_tags(registry, REPOSITORY)
+    assert tag != "latest"
+
+
+def test_login_fails_when_the_token_cannot_be_had(loop):
+    env = {**loop["env"], "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}  # nothing listens there
+    done = make(
+        loop["project"],
+        "login",
+        env=env,
+        check=False,
+        REGISTRY=loop["registry"],
+        **loop["settings"],
+    )
+    assert done.returncode != 0
+
+
+def test_train_remote_sends_the_job_sagemaker_needs(loop):
+    project, moto = loop["project"], loop["moto"]
+    moto.start_recording()
+    with Stopwatch("train-remote (submit to moto)"):
+        done = make(
+            project,
+            "train-remote",
+            env=loop["env"],
+            REGISTRY=loop["registry"],
+            INSTANCE_TYPE="ml.c5.xlarge",
+            INSTANCE_COUNT=2,
+            HPARAMS="epochs=4 batch-size=32",
+            **loop["settings"],
+        )
+    assert "Completed" in done.stdout
+    creates = [
+        r
+        for r in moto.recorded_requests()
+        if r.get("headers", {}).get("X-Amz-Target", "").endswith(".CreateTrainingJob")
+    ]
+    assert len(creates) == 1
+    body = creates[0]["body"]
+    request = json.loads(body if body.lstrip().startswith("{") else base64.b64decode(body))
+    tag = current_image(loop).split(":", 1)[1]
+    prefix = f"s3://{loop['bucket']}/projects/{SLUG}"
+    assert (
+        request["AlgorithmSpecification"]["TrainingImage"]
+        == f"{loop['registry']}/{REPOSITORY}:{tag}"
+    )
+    assert request["RoleArn"] == f"arn:aws:iam::{moto.account_id}:role/SageMakerExecutionRole"
+    assert request["ResourceConfig"]["InstanceType"] == "ml.c5.xlarge"
+    assert request["ResourceConfig"]["InstanceCount"] == 2
+    assert request["HyperParameters"] == {"epochs": "4", "batch-size": "32"}
+    assert (
+        request["AlgorithmSpecification"]["MetricDefinitions"]
+        == contract(project).metric_definitions()
+    )
+    assert {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
+        for c in request["InputDataConfig"]
+    } == {"training": f"{prefix}/data/training/", "test": f"{prefix}/data/test/"}
+    assert request["OutputDataConfig"]["S3OutputPath"] == prefix
+    assert {"Key": "ProjectName", "Value": PROJECT_NAME} in request["Tags"]
+    assert request["StoppingCondition"]["MaxRuntimeInSeconds"] == 86400
+    keys = [
+        o["Key"]
+        for o in moto.client("s3").list_objects_v2(
+            Bucket=loop["bucket"], Prefix=f"projects/{SLUG}/data/"
+        )["Contents"]
+    ]
+    assert sorted(keys) == [
+        f"projects/{SLUG}/data/test/data.npz",
+        f"projects/{SLUG}/data/training/data.npz",
+    ]
+
+
+def test_a_failing_train_py_makes_train_local_fail_with_its_reason(loop):
+    project = loop["project"]
+    train_py = project / "code" / "train.py"
+    original = train_py.read_text()
+    train_py.write_text(
+        original.replace(
+            "def train(hp: dict) -> Path:\n",
+            "def train(hp: dict) -> Path:\n    raise RuntimeError('boom from the e2e test')\n",
+        )
+    )
+    try:
+        done = make(project, "train-local", env=loop["env"], check=False, **loop["settings"])
+    finally:
+        train_py.write_text(original)
+    assert done.returncode != 0
+    assert "FAILED: RuntimeError: boom from the e2e test" in done.stdout
+    assert (project / "outputs" / "latest" / "failure").read_text().startswith("RuntimeError")
+
+
+def test_nothing_is_left_behind_and_make_clean_removes_outputs(loop):
+    project = loop["project"]
+    containers = run(["docker", "ps", "-a", "--format", "{{.Names}}"]).stdout.split()
+    assert [name for name in containers if name.startswith("running-")] == []
+    for path in project.rglob("*"):
+        assert path.lstat().st_uid == os.getuid(), f"{path} is not the user's"
+    make(project, "clean", env=loop["env"], **loop["settings"])
+    assert not (project / "outputs").exists()
+    assert (project / "data" / "training" / "data.npz").exists()  # data is kept
+
+
+def test_the_demo_bakes_a_project_and_trains_it_offline(tmp_path, base_image, shared_venv):
+    demo_dir = tmp_path / "demo"
+    env = {**os.environ, "BASE_IMAGE": base_image, "VENV": shared_venv}
+    with Stopwatch("make demo (offline, build cached)"):
+        done = run(
+            [
+                "make",
+                "--no-print-directory",
+                "-C",
+                str(TEMPLATE_DIR),
+                "demo",
+                "OFFLINE=1",
+                f"DEMO_DIR={demo_dir}",
+                "HPARAMS=epochs=1",
+            ],
+            env=env,
+            timeout=2400,
+        )
+    assert "completed" in done.stdout
+    assert list(demo_dir.glob("*/outputs/latest/model.tar.gz"))

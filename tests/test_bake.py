@@ -1,0 +1,227 @@
+"""Baking the template: the generated project is complete, clean, and works as generated."""
+
+import ast
+import itertools
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+from helpers import TEMPLATE_DIR, VENV_BIN
+
+EXPECTED_FILES = sorted(
+    [
+        ".cookiecutter.json",
+        ".dockerignore",
+        ".gitignore",
+        "Dockerfile",
+        "Makefile",
+        "README.md",
+        "code/job_contract.py",
+        "code/train.py",
+        "pyproject.toml",
+        "requirements-dev.txt",
+        "requirements-tools.txt",
+        "requirements.txt",
+        "run_estimator.py",
+        "sagemaker.yaml",
+        "scripts/prepare_data.py",
+        "tests/conftest.py",
+        "tests/test_job_contract.py",
+        "tests/test_run_estimator.py",
+        "tests/test_train.py",
+    ]
+)
+MAKE_TARGETS = [
+    "help",
+    "venv",
+    "data",
+    "build",
+    "login",
+    "push",
+    "train-local",
+    "train-remote",
+    "test",
+    "clean",
+]
+
+REGIONS = {
+    "us-east-1": "aws",
+    "eu-west-1": "aws",
+    "cn-north-1": "aws-cn",
+    "us-gov-west-1": "aws-us-gov",
+}
+NAMES = {
+    "MNIST on SageMaker": "mnist_on_sagemaker",
+    "Modèle Ünïcode Démo": "modele_unicode_demo",
+    "fraud detector 2": "fraud_detector_2",
+}
+INSTANCE_TYPES = ["ml.m5.large", "ml.g5.xlarge"]
+MATRIX = [
+    {"aws_region": region, "project_name": name, "instance_type": instance_type}
+    for region, name, instance_type in itertools.product(REGIONS, NAMES, INSTANCE_TYPES)
+    # every region and every name, each with one instance type, keeps the matrix small
+    if INSTANCE_TYPES.index(instance_type) == list(NAMES).index(name) % 2
+]
+
+
+def bake(tmp_path, **answers) -> Path:
+    """Bake in-process (the hooks still run as scripts), AWS checks skipped."""
+    return Path(
+        cookiecutter(
+            str(TEMPLATE_DIR),
+            no_input=True,
+            output_dir=str(tmp_path / "out"),
+            extra_context={"aws_checks": "skip", **answers},
+        )
+    )
+
+
+def files_of(project) -> list[str]:
+    return sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def default_project(tmp_path_factory):
+    return bake(tmp_path_factory.mktemp("default"))
+
+
+def test_the_defaults_generate_exactly_the_expected_files(default_project):
+    assert default_project.name == "mnist_on_sagemaker"
+    assert files_of(default_project) == EXPECTED_FILES
+
+
+@pytest.mark.parametrize("answers", MATRIX, ids=lambda a: "-".join(a.values()))
+def test_varied_answers_generate_a_clean_project_with_those_answers(tmp_path, answers):
+    project = bake(tmp_path, **answers)
+    assert project.name == NAMES[answers["project_name"]]
+    assert files_of(project) == EXPECTED_FILES
+    for path in project.rglob("*"):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            assert "{{" not in text and "{%" not in text, f"unrendered Jinja in {path.name}"
+    makefile = (project / "Makefile").read_text()
+    assert f"AWS_REGION ?= {answers['aws_region']}\n" in makefile
+    assert f"INSTANCE_TYPE ?= {answers['instance_type']}\n" in makefile
+    partition = REGIONS[answers["aws_region"]]
+    assert re.search(rf"ROLE_ARN \?= arn:{partition}:iam::\d{{12}}:role/", makefile)
+    saved = json.loads((project / ".cookiecutter.json").read_text())
+    assert saved["project_name"] == answers["project_name"]
+
+
+def test_every_python_file_parses_and_passes_ruff(default_project):
+    for path in default_project.rglob("*.py"):
+        ast.parse(path.read_text(), filename=str(path))
+    done = subprocess.run(
+        [str(VENV_BIN / "ruff"), "check", "--no-cache", "."],
+        cwd=default_project,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("target", MAKE_TARGETS)
+def test_make_dry_runs_every_target(default_project, target):
+    done = subprocess.run(
+        ["make", "-n", target], cwd=default_project, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "warning: undefined variable" not in done.stderr
+
+
+def test_make_help_is_the_default_and_lists_every_target_with_a_line(default_project):
+    done = subprocess.run(["make"], cwd=default_project, capture_output=True, text=True)
+    listed = re.findall(r"^  ([a-z-]+) +\S", done.stdout, re.MULTILINE)
+    assert sorted(listed) == sorted(MAKE_TARGETS)
+
+
+def test_the_makefile_takes_every_setting_from_the_command_line(default_project):
+    done = subprocess.run(
+        ["make", "-s", "print-REMOTE_IMAGE", "REGISTRY=reg.example:5000", "IMAGE_TAG=v7"],
+        cwd=default_project,
+        capture_output=True,
+        text=True,
+    )
+    assert done.stdout.strip() == "reg.example:5000/mnist_on_sagemaker:v7"
+    done = subprocess.run(
+        [
+            "make",
+            "-n",
+            "train-remote",
+            "INSTANCE_COUNT=3",
+            "HPARAMS=epochs=2 learning-rate=0.01",
+            "VENV=/v",
+        ],
+        cwd=default_project,
+        capture_output=True,
+        text=True,
+    )
+    assert "--instance-count 3" in done.stdout
+    assert '--hparams "epochs=2 learning-rate=0.01"' in done.stdout
+
+
+def test_the_image_tag_is_never_latest_and_follows_the_build_inputs(tmp_path):
+    project = bake(tmp_path)
+
+    def tag():
+        return subprocess.run(
+            ["make", "-s", "print-IMAGE_TAG"], cwd=project, capture_output=True, text=True
+        ).stdout.strip()
+
+    first = tag()
+    assert re.fullmatch(r"src-[0-9a-f]{10}", first)
+    (project / "README.md").write_text("not a build input\n")
+    assert tag() == first
+    (project / "code" / "train.py").write_text("# changed\n")
+    assert tag() != first
+
+
+def test_the_dockerfile_is_multi_stage_with_code_last_and_no_buildkit_only_syntax(default_project):
+    lines = [
+        line.strip()
+        for line in (default_project / "Dockerfile").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "ARG BASE_IMAGE=python:3.12.12-slim-bookworm"
+    stages = [line for line in lines if line.startswith("FROM ")]
+    assert stages == ["FROM ${BASE_IMAGE} AS builder", "FROM ${BASE_IMAGE} AS runtime"]
+    runtime = lines[lines.index(stages[1]) :]
+    assert not any("gcc" in line for line in runtime), "compilers in the final stage"
+    assert "--mount" not in "\n".join(lines)
+    copies = [line for line in runtime if line.startswith("COPY")]
+    assert copies[-1] == "COPY code/ /opt/ml/code/"
+    assert lines[-1] == 'CMD ["train"]'
+    assert any("SAGEMAKER_PROGRAM=train.py" in line for line in lines)
+
+
+def test_requirements_are_pinned(default_project):
+    for name in ("requirements.txt", "requirements-tools.txt", "requirements-dev.txt"):
+        for line in (default_project / name).read_text().splitlines():
+            if line and not line.startswith(("#", "-r ")):
+                assert re.fullmatch(r"[A-Za-z0-9_.\[\]-]+==[0-9][0-9A-Za-z.]*", line), line
+
+
+def test_the_saved_answers_regenerate_the_same_project(tmp_path, default_project):
+    saved = json.loads((default_project / ".cookiecutter.json").read_text())
+    again = bake(tmp_path, **{k: v for k, v in saved.items() if not k.startswith("_")})
+    assert files_of(again) == files_of(default_project)
+    for name in files_of(again):
+        if name != ".cookiecutter.json":
+            assert (again / name).read_bytes() == (default_project / name).read_bytes(), name
+
+
+def test_make_test_in_the_generated_project_passes(default_project):
+    # VENV: this run's virtualenv already has the project's requirements-dev.txt
+    done = subprocess.run(
+        ["make", "test", f"VENV={sys.prefix}"],
+        cwd=default_project,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert re.search(r"\d+ passed", done.stdout)
