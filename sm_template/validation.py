@@ -71,6 +71,9 @@ BUCKET_NAME_RULES: tuple[tuple[Callable[[str], bool], str], ...] = (
 )
 
 
+# ml.g4dn, ml.g5, ml.g6, ml.p3, ml.p4d, ml.p5 ...: the families with NVIDIA GPUs
+GPU_FAMILY_PREFIXES = ("g", "p")
+
 def show(value: str) -> str:
     """A value quoted on one line (newlines escaped), cut short if it is long."""
     if len(value) > 80:
@@ -274,6 +277,20 @@ def _instance_type(answers: dict[str, str], found: _Findings) -> None:
     )
 
 
+def _accelerator_fits_instance(answers: dict[str, str], found: _Findings) -> None:
+    """A GPU image on a CPU instance (or the reverse) trains, but not as meant: warn."""
+    match = INSTANCE_TYPE.fullmatch(answers["instance_type"])
+    if not match:
+        return  # _instance_type reports it
+    has_gpus = answers["instance_type"].split(".")[1].startswith(GPU_FAMILY_PREFIXES)
+    if answers["accelerator"] == "gpu" and not has_gpus:
+        found.warn("instance_type", f"{answers['instance_type']} has no GPUs but accelerator is "
+                   "gpu; pick an ml.g* or ml.p* type, or accelerator=cpu")
+    elif answers["accelerator"] == "cpu" and has_gpus:
+        found.warn("instance_type", f"{answers['instance_type']} has GPUs that a cpu image will "
+                   "not use; answer accelerator=gpu to use them")
+
+
 def _instance_count(answers: dict[str, str], found: _Findings) -> None:
     count = answers["instance_count"]
     if not re.fullmatch(r"[0-9]+", count):
@@ -361,6 +378,7 @@ def _tensorflow_version(answers: dict[str, str], found: _Findings) -> None:
 
 def _choices(answers: dict[str, str], found: _Findings) -> None:
     for field, allowed in (
+        ("accelerator", ("cpu", "gpu")),
         ("aws_checks", ("strict", "skip")),
         ("create_ecr_repository", ("no", "yes")),
     ):
@@ -385,6 +403,7 @@ CHECKS = (
     _ecr_repository,
     _s3_output_path,
     _instance_type,
+    _accelerator_fits_instance,
     _instance_count,
     _python_version,
     _base_image,
@@ -399,6 +418,7 @@ FIELDS = (
     "role_arn",
     "ecr_repository",
     "s3_output_path",
+    "accelerator",
     "instance_type",
     "instance_count",
     "python_version",

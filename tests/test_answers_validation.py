@@ -199,10 +199,10 @@ def test_an_invalid_choice_is_refused_by_cookiecutter_itself_before_anything_is_
         pytest.param({"project_name": "Modèle Ünïcode Demo"}, id="unicode-name"),
         pytest.param({"project_name": "日本語 モデル 2"}, id="cjk-name"),
         pytest.param({"project_slug": "match"}, id="soft-keyword-slug"),
-        pytest.param({"instance_type": "ml.p4d.24xlarge"}, id="p4d"),
+        pytest.param({"accelerator": "gpu", "instance_type": "ml.p4d.24xlarge"}, id="p4d"),
         pytest.param({"instance_type": "ml.trn1.32xlarge"}, id="trn1"),
-        pytest.param({"instance_type": "ml.g5.xlarge"}, id="g5"),
-        pytest.param({"instance_type": "ml.p6-b200.48xlarge"}, id="p6-variant"),
+        pytest.param({"accelerator": "gpu"}, id="gpu-default-instance"),
+        pytest.param({"accelerator": "gpu", "instance_type": "ml.p6-b200.48xlarge"}, id="p6"),
         pytest.param({"s3_output_path": "s3://my.bucket-1"}, id="s3-bucket-only"),
         pytest.param({"s3_output_path": "s3://b12/a/date=2026-01-01/"}, id="s3-partition-prefix"),
         pytest.param({"python_version": "3.10.19"}, id="python-3.10"),
@@ -221,6 +221,20 @@ def test_an_invalid_choice_is_refused_by_cookiecutter_itself_before_anything_is_
 )
 def test_unusual_but_valid_answers_give_no_error_and_no_warning(answers):
     assert validate(resolved_answers(**answers)) == ([], [])
+
+
+@pytest.mark.parametrize(
+    "accelerator, instance_type, says",
+    [("gpu", "ml.c5.xlarge", "has no GPUs"), ("cpu", "ml.g5.xlarge", "has GPUs that a cpu")],
+)
+def test_an_accelerator_that_does_not_fit_the_instance_is_a_warning(
+    accelerator, instance_type, says
+):
+    errors, warnings = validate(
+        resolved_answers(accelerator=accelerator, instance_type=instance_type)
+    )
+    assert errors == [] and len(warnings) == 1
+    assert warnings[0].startswith(f"instance_type: {instance_type} {says}")
 
 
 def test_an_empty_project_slug_is_rejected():

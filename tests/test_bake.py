@@ -24,6 +24,7 @@ EXPECTED_FILES = sorted(
         "code/train.py",
         "pyproject.toml",
         "requirements-dev.txt",
+        "requirements-gpu.txt",
         "requirements-tools.txt",
         "requirements.txt",
         "run_estimator.py",
@@ -32,6 +33,7 @@ EXPECTED_FILES = sorted(
         "tests/conftest.py",
         "tests/test_job_contract.py",
         "tests/test_run_estimator.py",
+        "tests/test_scale_out.py",
         "tests/test_train.py",
     ]
 )
@@ -180,10 +182,14 @@ def test_the_image_tag_is_never_latest_and_follows_the_build_inputs(tmp_path):
     assert tag() != first
 
 
-def test_the_dockerfile_is_multi_stage_with_code_last_and_no_buildkit_only_syntax(default_project):
+@pytest.mark.parametrize("accelerator", ["cpu", "gpu"])
+def test_the_dockerfile_is_multi_stage_with_code_last_and_no_buildkit_only_syntax(
+    tmp_path, accelerator
+):
+    project = bake(tmp_path, accelerator=accelerator)
     lines = [
         line.strip()
-        for line in (default_project / "Dockerfile").read_text().splitlines()
+        for line in (project / "Dockerfile").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     assert lines[0] == "ARG BASE_IMAGE=python:3.12.12-slim-bookworm"
@@ -196,6 +202,32 @@ def test_the_dockerfile_is_multi_stage_with_code_last_and_no_buildkit_only_synta
     assert copies[-1] == "COPY code/ /opt/ml/code/"
     assert lines[-1] == 'CMD ["train"]'
     assert any("SAGEMAKER_PROGRAM=train.py" in line for line in lines)
+    requirements = "requirements-gpu.txt" if accelerator == "gpu" else "requirements.txt"
+    assert f"ARG REQUIREMENTS={requirements}" in lines
+    assert (
+        'ENTRYPOINT ["tini", "-g", "--", "sh", "-c", "trap \'\' TERM; exec \\"$@\\"", "sh"]'
+        in lines
+    )
+
+
+def test_a_gpu_project_builds_a_cuda_image_for_a_gpu_instance_and_runs_local_gpu(tmp_path):
+    project = bake(tmp_path, accelerator="gpu")
+    assert "tensorflow[and-cuda]==2.21.0" in (project / "requirements-gpu.txt").read_text()
+    assert "INSTANCE_TYPE ?= ml.g5.xlarge\n" in (project / "Makefile").read_text()
+
+    def dry_run(target, *settings):
+        return subprocess.run(
+            ["make", "-n", target, "VENV=/v", *settings],
+            cwd=project,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    assert "REQUIREMENTS=requirements-gpu.txt" in dry_run("build")
+    assert re.search(r":src-[0-9a-f]{10}-gpu ", dry_run("build"))
+    assert "--gpu" in dry_run("train-local")
+    assert "--gpu" not in dry_run("train-local", "ACCELERATOR=cpu")  # the override
+    assert "REQUIREMENTS=requirements.txt" in dry_run("build", "ACCELERATOR=cpu")
 
 
 def test_requirements_are_pinned(default_project):

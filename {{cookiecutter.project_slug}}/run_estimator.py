@@ -8,7 +8,10 @@
           --data-s3 names where it already is).
 
 Both modes print the container's log as it runs and exit non-zero with the job's
-failure reason when it fails. The Makefile passes every option; run with --help to see
+failure reason when it fails. Several hosts (--instance-count) train one model together;
+--spot runs a remote job on spot capacity, resuming from its checkpoints after an
+interruption. Local runs get the project's checkpoint folder as a channel, so an
+interrupted local run resumes too. The Makefile passes every option; run with --help to see
 them. The SageMaker SDK (v3, ModelTrainer) is imported only once the arguments are good.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -30,6 +34,11 @@ sys.path.insert(0, str(PROJECT_DIR / "code"))
 from job_contract import coerce_hyperparameter, metric_definitions  # noqa: E402
 
 CHANNELS = ("training", "test")  # "training" is required, "test" is used when present
+DISTRIBUTIONS = ("FullyReplicated", "ShardedByS3Key")
+# Where train.py keeps its checkpoints: SageMaker's own folder remotely (synced with S3),
+# a channel mounted read-write from the project's checkpoint folder locally.
+REMOTE_CHECKPOINT_DIR = "/opt/ml/checkpoints"
+LOCAL_CHECKPOINT_CHANNEL = "checkpoints"
 DOCKER_TIMEOUT_SECONDS = 120
 AWS_CONNECT_TIMEOUT_SECONDS = 10
 AWS_READ_TIMEOUT_SECONDS = 60
@@ -87,8 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     parser.add_argument("mode", choices=["local", "remote"], help="where the job runs")
+    # Checked in check_arguments (after --skip-checks is known), not by argparse.
     parser.add_argument("--image", required=True, help="training image (local tag or ECR URI)")
-    parser.add_argument("--hparams", type=parse_hparams, default={}, metavar='"NAME=VALUE ..."',
+    parser.add_argument("--hparams", default="", metavar='"NAME=VALUE ..."',
                         help="hyperparameters, e.g. \"epochs=2 learning-rate=0.001\"")
     parser.add_argument("--instance-count", type=positive_int, default=1)
     parser.add_argument("--instance-type", default=answers.get("instance_type", "ml.m5.large"),
@@ -114,11 +124,61 @@ def build_parser() -> argparse.ArgumentParser:
                         default=answers.get("project_slug", PROJECT_DIR.name).replace("_", "-"))
     parser.add_argument("--no-wait", action="store_true",
                         help="remote: submit and return without streaming the logs")
+    parser.add_argument("--data-distribution", choices=DISTRIBUTIONS, default=DISTRIBUTIONS[0],
+                        help="remote, several hosts: every host gets all the data "
+                             "(FullyReplicated) or a share of the files (ShardedByS3Key)")
+    parser.add_argument("--spot", action="store_true",
+                        help="remote: managed spot training, resuming from checkpoints")
+    parser.add_argument("--max-wait", type=positive_int, default=None, metavar="SECONDS",
+                        help="remote, spot: give up after this long, waiting included "
+                             "(default twice --max-run; at least --max-run)")
+    parser.add_argument("--checkpoint-s3", type=s3_uri, default=None,
+                        help="remote: S3 prefix for checkpoints (default, with --spot: "
+                             "<s3-output-path>/checkpoints/<job>/)")
+    parser.add_argument("--checkpoint-dir", type=Path, default=PROJECT_DIR / "checkpoints",
+                        help="local: the project's checkpoint folder, mounted into the container")
+    parser.add_argument("--gpu", action="store_true",
+                        help="local: give the containers this machine's GPUs (local_gpu)")
+    parser.add_argument("--skip-checks", action="store_true",
+                        help="send the job as given, without this launcher's checks of the "
+                             "hyperparameters and data (to see how train.py reports them)")
     return parser
 
 
+def raw_hparams(text: str) -> dict:
+    """'a=1 b=x' -> {'a': '1', 'b': 'x'}, unchecked (for --skip-checks)."""
+    return dict(item.partition("=")[::2] for item in text.split())
+
+
 def check_arguments(args) -> None:
-    """What argparse cannot see: combinations, and what each mode needs."""
+    """What argparse cannot see: combinations, and what each mode needs. Replaces the
+    hyperparameter text with typed values."""
+    if args.skip_checks:
+        args.hparams = raw_hparams(args.hparams)
+    else:
+        try:
+            args.hparams = parse_hparams(args.hparams)
+        except argparse.ArgumentTypeError as error:
+            raise LaunchError(f"--hparams: {error}") from None
+    if args.spot and args.mode == "remote":
+        max_wait = args.max_wait or 2 * args.max_run
+        if max_wait < args.max_run:
+            raise LaunchError(
+                f"--max-wait {max_wait}s is shorter than --max-run {args.max_run}s; SageMaker "
+                f"counts the run inside the wait: use MAX_WAIT >= {args.max_run}")
+        args.max_wait = max_wait
+    elif args.max_wait:
+        raise LaunchError("--max-wait only applies to spot jobs: add SPOT=1 (or --spot)")
+    if args.mode == "local" and args.data_distribution != DISTRIBUTIONS[0]:
+        raise LaunchError("local mode gives every host all the data; ShardedByS3Key is for "
+                          "remote jobs (SageMaker local mode supports FullyReplicated only)")
+    shards = len(list((args.data_dir / "training").glob("*.npz")))
+    if (args.mode == "remote" and not args.data_s3 and args.data_distribution == DISTRIBUTIONS[1]
+            and shards % args.instance_count):
+        raise LaunchError(
+            f"ShardedByS3Key gives each of the {args.instance_count} hosts whole files, so "
+            f"the {shards} file(s) in {args.data_dir / 'training'} must divide evenly among "
+            f"them: write them with make data SHARDS={args.instance_count}")
     if args.mode == "remote":
         for option, value in (("--role", args.role), ("--region", args.region),
                               ("--s3-output-path", args.s3_output_path)):
@@ -126,7 +186,7 @@ def check_arguments(args) -> None:
                 raise LaunchError(f"{option} is required for remote jobs")
         if not args.instance_type.startswith("ml."):
             raise LaunchError(f"--instance-type {args.instance_type!r}: use an ml.* type")
-    if args.mode == "local" or not args.data_s3:
+    if (args.mode == "local" or not args.data_s3) and not args.skip_checks:
         if not (args.data_dir / "training").is_dir():
             raise LaunchError(f"no training data in {args.data_dir / 'training'}; run: make data")
 
@@ -135,7 +195,7 @@ def unique_job_base(base_job_name: str) -> str:
     """The SDK names jobs <base>-<seconds timestamp>: two jobs started in the same second
     would collide, so the base gets a random part."""
     cleaned = "".join(c if c.isalnum() else "-" for c in base_job_name).strip("-") or "job"
-    return f"{cleaned[: JOB_NAME_BASE_LIMIT - 5]}-{secrets.token_hex(2)}"
+    return f"{cleaned[: JOB_NAME_BASE_LIMIT - 7]}-{secrets.token_hex(3)}"
 
 
 # ---------------------------------------------------------------- local mode
@@ -233,6 +293,16 @@ class Tee:
         return getattr(self.stream, name)
 
 
+def run_identity(args) -> str:
+    """A short hash of what makes two local runs the same run: the image, the
+    hyperparameters, the host count and the data. Only the same run resumes from a
+    checkpoint; a run with other settings starts afresh in a folder of its own."""
+    data = sorted((str(p.relative_to(args.data_dir)), p.stat().st_size)
+                  for p in args.data_dir.rglob("*.npz"))
+    identity = json.dumps([args.image, args.hparams, args.instance_count, data], sort_keys=True)
+    return hashlib.sha256(identity.encode()).hexdigest()[:12]
+
+
 def run_local(args) -> int:
     from sagemaker.core.training.configs import Compute, InputData
     from sagemaker.train.model_trainer import Mode, ModelTrainer
@@ -241,25 +311,31 @@ def run_local(args) -> int:
     base = unique_job_base(args.base_job_name)
     run_root = outputs / f".running-{base}"
     run_root.mkdir(parents=True)
+    checkpoints = (args.checkpoint_dir / run_identity(args)).resolve()
+    checkpoints.mkdir(parents=True, exist_ok=True)
     trainer = ModelTrainer(
         training_mode=Mode.LOCAL_CONTAINER,
         local_container_root=str(run_root),
         training_image=args.image,
         base_job_name=base,
-        compute=Compute(instance_type="local", instance_count=args.instance_count),
+        compute=Compute(instance_type="local_gpu" if args.gpu else "local",
+                        instance_count=args.instance_count),
         hyperparameters=args.hparams,
+        environment={"CHECKPOINT_DIR": f"/opt/ml/input/data/{LOCAL_CHECKPOINT_CHANNEL}"},
     )
     channels = [
         InputData(channel_name=name, data_source=str((args.data_dir / name).resolve()))
         for name in CHANNELS
         if (args.data_dir / name).is_dir()
-    ]
+    ] + [InputData(channel_name=LOCAL_CHECKPOINT_CHANNEL, data_source=str(checkpoints))]
+    print(f"checkpoints: {checkpoints} (an interrupted run resumes from here; "
+          f"make clean removes it)")
     error = None
     real_stdout = sys.stdout
     sys.stdout = Tee(real_stdout, run_root / "train.log")
     try:
         trainer.train(input_data_config=channels, wait=True, logs=True)
-    except RuntimeError as caught:  # the SDK's "Process exited with code: N"
+    except (RuntimeError, KeyboardInterrupt) as caught:  # RuntimeError: "exited with code N"
         error = caught
     finally:
         sys.stdout.flush()
@@ -267,6 +343,7 @@ def run_local(args) -> int:
         run_quietly([*compose_command(), "-f", str(run_root / "docker-compose.yaml"), "down",
                      "--timeout", "10"], "removing the run's containers")
         reclaim_ownership(run_root, args.image)
+        reclaim_ownership(checkpoints, args.image)
     job_name = job_name_of(run_root) or base
     reason = failure_reason(run_root)
     run_folder = outputs / job_name
@@ -274,9 +351,11 @@ def run_local(args) -> int:
     tidy_run_folder(run_folder)
     point_latest(outputs, run_folder)
     if reason or error:
-        reason = reason or f"the container failed without a reason ({error})"
+        reason = reason or f"the run ended without a reason ({error!r})"
         (run_folder / "failure").write_text(reason + "\n")
         print(f"\nTraining job {job_name} FAILED: {reason}\nlog: {run_folder / 'train.log'}")
+        if "SIGTERM" in reason or isinstance(error, KeyboardInterrupt):
+            print("The same command resumes it from its checkpoint.")
         return 1
     print(f"\nTraining job {job_name} completed.\nmodel: {run_folder / 'model.tar.gz'}\n"
           f"log:   {run_folder / 'train.log'}  (outputs/latest points here)")
@@ -300,26 +379,43 @@ def aws_session(region: str):
 
 
 def upload_channels(session, data_dir: Path, destination: str) -> str:
-    """Copy data_dir/<channel>/** to <destination>/<channel>/**; return destination."""
+    """Make <destination>/<channel>/ hold exactly data_dir/<channel>/ (files left there by
+    an earlier upload are removed: a job would read them too); return destination."""
     s3 = session.client("s3")
     bucket, _, prefix = destination[len("s3://"):].partition("/")
     for channel in CHANNELS:
+        channel_prefix = "/".join(filter(None, [prefix, channel])) + "/"
+        uploaded = set()
         for path in sorted((data_dir / channel).rglob("*")):
             if path.is_file():
-                key = "/".join(filter(None, [prefix, channel, str(path.relative_to(
-                    data_dir / channel))]))
+                key = channel_prefix + path.relative_to(data_dir / channel).as_posix()
                 print(f"uploading {path} to s3://{bucket}/{key}")
                 s3.upload_file(str(path), bucket, key)
+                uploaded.add(key)
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket,
+                                                                 Prefix=channel_prefix):
+            for stale in [o["Key"] for o in page.get("Contents", [])
+                          if o["Key"] not in uploaded]:
+                print(f"removing s3://{bucket}/{stale} (not in {data_dir / channel})")
+                s3.delete_object(Bucket=bucket, Key=stale)
     return destination
+
+
+def s3_prefix_has_objects(session, uri: str) -> bool:
+    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    listing = session.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+    return listing.get("KeyCount", 0) > 0
 
 
 def run_remote(args) -> int:
     from sagemaker.core.helper.session_helper import Session
     from sagemaker.core.training.configs import (
+        CheckpointConfig,
         Compute,
         InputData,
         MetricDefinition,
         OutputDataConfig,
+        S3DataSource,
         StoppingCondition,
         Tag,
     )
@@ -328,17 +424,26 @@ def run_remote(args) -> int:
     session = aws_session(args.region)
     data_s3 = args.data_s3 or upload_channels(session, args.data_dir,
                                               f"{args.s3_output_path}/data")
-    channels = [InputData(channel_name="training", data_source=f"{data_s3}/training/")]
-    if args.data_s3 or (args.data_dir / "test").is_dir():
-        channels.append(InputData(channel_name="test", data_source=f"{data_s3}/test/"))
+    names = [n for n in CHANNELS if (args.data_dir / n).is_dir()] if not args.data_s3 else [
+        n for n in CHANNELS if n == "training" or s3_prefix_has_objects(session, f"{data_s3}/{n}/")]
+    channels = [InputData(channel_name=name, data_source=S3DataSource(
+        s3_data_type="S3Prefix", s3_uri=f"{data_s3}/{name}/",
+        s3_data_distribution_type=args.data_distribution)) for name in names]
+    base = unique_job_base(args.base_job_name)
+    checkpoint_s3 = args.checkpoint_s3 or (
+        f"{args.s3_output_path}/checkpoints/{base}" if args.spot else None)
     trainer = ModelTrainer(
         training_mode=Mode.SAGEMAKER_TRAINING_JOB,
         sagemaker_session=Session(boto_session=session),
         role=args.role,
         training_image=args.image,
-        base_job_name=unique_job_base(args.base_job_name),
-        compute=Compute(instance_type=args.instance_type, instance_count=args.instance_count),
-        stopping_condition=StoppingCondition(max_runtime_in_seconds=args.max_run),
+        base_job_name=base,
+        compute=Compute(instance_type=args.instance_type, instance_count=args.instance_count,
+                        enable_managed_spot_training=args.spot or None),
+        stopping_condition=StoppingCondition(max_runtime_in_seconds=args.max_run,
+                                             max_wait_time_in_seconds=args.max_wait),
+        checkpoint_config=checkpoint_s3 and CheckpointConfig(
+            s3_uri=f"{checkpoint_s3}/", local_path=REMOTE_CHECKPOINT_DIR),
         output_data_config=OutputDataConfig(s3_output_path=args.s3_output_path),
         hyperparameters=args.hparams,
         tags=[Tag(key="ProjectName", value=args.project_name)],
@@ -347,19 +452,28 @@ def run_remote(args) -> int:
     )
     try:
         trainer.train(input_data_config=channels, wait=not args.no_wait, logs=not args.no_wait)
-    except Exception as error:  # the SDK raises its own types on a failed job; describe says why
+    except KeyboardInterrupt:
         job = getattr(trainer, "_latest_training_job", None)
         if job is None:
+            raise
+        print(f"\nstopped waiting; job {job.training_job_name} goes on (and is billed). Stop it "
+              f"with: aws sagemaker stop-training-job --region {args.region} "
+              f"--training-job-name {job.training_job_name}")
+        return 130
+    except Exception as error:  # the SDK raises its own types on a failed job; describe says why
+        if getattr(trainer, "_latest_training_job", None) is None:
             raise
         log.debug("wait ended with %r", error)
     job = trainer._latest_training_job
     job.refresh()
-    print(f"\nTraining job {job.training_job_name}: {job.training_job_status}")
-    if job.training_job_status == "Failed":
-        print(f"FAILED: {job.failure_reason}")
+    status = job.training_job_status
+    print(f"\nTraining job {job.training_job_name}: {status} ({job.secondary_status})")
+    if args.no_wait:
+        return 0
+    if status != "Completed":  # Failed, Stopped (MaxRuntime, spot MaxWait), or still running
+        print(f"FAILED: {job.failure_reason or 'the job ended as ' + status}")
         return 1
-    if not args.no_wait:
-        print(f"model: {getattr(job.model_artifacts, 's3_model_artifacts', '(none)')}")
+    print(f"model: {getattr(job.model_artifacts, 's3_model_artifacts', '(none)')}")
     return 0
 
 

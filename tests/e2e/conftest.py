@@ -11,10 +11,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from engines import TIMINGS, Stopwatch, run
 from helpers import TEMPLATE_DIR, free_port
 
 INFRA = TEMPLATE_DIR / "tests" / "infra"
-TIMINGS: dict[str, float] = {}
 
 
 def pytest_collection_modifyitems(items):
@@ -29,45 +29,6 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("end-to-end stage timings")
         for stage, seconds in TIMINGS.items():
             terminalreporter.write_line(f"{stage:<40} {seconds:7.1f} s")
-
-
-class Stopwatch:
-    """Times a stage of the loop for the summary at the end of the run."""
-
-    def __init__(self, stage: str):
-        self.stage = stage
-
-    def __enter__(self):
-        self.started = time.monotonic()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.monotonic() - self.started
-        TIMINGS[self.stage] = self.seconds
-
-
-def run(
-    command: list[str],
-    *,
-    cwd: Path | None = None,
-    env: dict | None = None,
-    timeout: float = 1800,
-    check: bool = True,
-) -> subprocess.CompletedProcess:
-    """Run a command as a user would, output captured (stdout and stderr together)."""
-    done = subprocess.run(
-        command,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout,
-    )
-    if check and done.returncode != 0:
-        pytest.fail(f"{' '.join(command)} exited {done.returncode}:\n{done.stdout[-4000:]}")
-    return done
 
 
 @pytest.fixture(scope="session")
@@ -136,11 +97,6 @@ def registry(tmp_path_factory):
         process.terminate()
         process.wait(timeout=10)
         log.close()
-
-
-def registry_tags(address: str, repository: str) -> list[str]:
-    with urllib.request.urlopen(f"http://{address}/v2/{repository}/tags/list", timeout=10) as r:
-        return json.loads(r.read())["tags"] or []
 
 
 @pytest.fixture(scope="session")

@@ -5,47 +5,27 @@ would: each test starts from what the one before left.
 """
 
 import base64
-import importlib.util
 import json
 import os
 import re
 import sys
-import tarfile
 
-import numpy as np
 import pytest
-from conftest import Stopwatch, registry_tags, run
+from engines import (
+    Stopwatch,
+    contract,
+    image_layers,
+    image_of,
+    make,
+    registry_tags,
+    run,
+    score_model,
+)
 from helpers import TEMPLATE_DIR
 
 PROJECT_NAME = "Digits E2E"
 SLUG = "digits_e2e"
 REPOSITORY = "digits-e2e"
-
-
-def make(project, *targets, env, check=True, timeout=1800, **settings):
-    assignments = [f"{key}={value}" for key, value in settings.items()]
-    return run(
-        ["make", "--no-print-directory", *targets, *assignments],
-        cwd=project,
-        env=env,
-        check=check,
-        timeout=timeout,
-    )
-
-
-def image_layers(image: str) -> list[str]:
-    done = run(["docker", "image", "inspect", "-f", "{{json .RootFS.Layers}}", image])
-    return json.loads(done.stdout)
-
-
-def contract(project):
-    """The baked project's code/job_contract.py, imported from its file."""
-    spec = importlib.util.spec_from_file_location(
-        "job_contract_e2e", project / "code" / "job_contract.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -98,10 +78,7 @@ def loop(tmp_path_factory, moto_server, base_image, registry, shared_venv):
 
 
 def current_image(loop) -> str:
-    done = make(
-        loop["project"], "-s", "print-IMAGE", env=loop["env"], check=False, **loop["settings"]
-    )
-    return done.stdout.strip()
+    return image_of(loop["project"], loop["env"], loop["settings"])
 
 
 def test_make_build_builds_the_image_with_the_given_base(loop):
@@ -139,7 +116,12 @@ def test_the_build_context_holds_only_what_the_image_needs(loop):
         for path in (".env", ".aws/credentials", ".venv/pyvenv.cfg"):
             (project / path).unlink()
     shipped = sorted(path.removeprefix("/context/") for path in listing)
-    assert shipped == ["code/job_contract.py", "code/train.py", "requirements.txt"]
+    assert shipped == [
+        "code/job_contract.py",
+        "code/train.py",
+        "requirements-gpu.txt",
+        "requirements.txt",
+    ]
 
 
 def test_train_local_leaves_a_model_that_scores_well_and_metric_lines_that_parse(loop, tmp_path):
@@ -153,22 +135,8 @@ def test_train_local_leaves_a_model_that_scores_well_and_metric_lines_that_parse
             **loop["settings"],
         )
     assert "completed" in done.stdout
-    with tarfile.open(project / "outputs" / "latest" / "model.tar.gz") as archive:
-        names = archive.getnames()
-        assert any(name.lstrip("./").startswith("1/saved_model.pb") for name in names), names
-        archive.extractall(tmp_path, filter="data")
-    import tensorflow as tf
-
-    model = tf.saved_model.load(str(tmp_path / "1"))
-    with np.load(project / "data" / "test" / "data.npz") as data:
-        scores = next(
-            iter(
-                model.signatures["serving_default"](
-                    tf.constant(data["x"] / 255.0, "float32")
-                ).values()
-            )
-        ).numpy()
-        accuracy = float((scores.argmax(axis=1) == data["y"]).mean())
+    names, accuracy = score_model(project / "outputs" / "latest", project / "data", tmp_path)
+    assert names.count("1/saved_model.pb") == 1, names
     assert accuracy > 0.8, f"accuracy {accuracy:.3f} on the test channel"
 
     definitions = contract(project).metric_definitions()
@@ -280,12 +248,10 @@ def test_a_failing_train_py_makes_train_local_fail_with_its_reason(loop):
     project = loop["project"]
     train_py = project / "code" / "train.py"
     original = train_py.read_text()
-    train_py.write_text(
-        original.replace(
-            "def train(hp: dict) -> Path:\n",
-            "def train(hp: dict) -> Path:\n    raise RuntimeError('boom from the e2e test')\n",
-        )
-    )
+    failing = "def train(hp):\n    raise RuntimeError('boom from the e2e test')\n\n\n"
+    main_guard = 'if __name__ == "__main__":'
+    assert main_guard in original
+    train_py.write_text(original.replace(main_guard, failing + main_guard))  # the last def wins
     try:
         done = make(project, "train-local", env=loop["env"], check=False, **loop["settings"])
     finally:

@@ -53,23 +53,38 @@ def digits(test_fraction: float = 0.2, seed: int = 0):
     return (x[train], y[train]), (x[test], y[test])
 
 
-def write_channel(folder: Path, x: np.ndarray, y: np.ndarray) -> None:
+def write_channel(folder: Path, x: np.ndarray, y: np.ndarray, shards: int = 1) -> None:
+    """data.npz, or data-00000-of-0000N.npz ... when sharded (ShardedByS3Key hands each
+    host whole files). Older files go first, so no example is read twice."""
     folder.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(folder / "data.npz", x=x.astype("uint8"), y=y.astype("uint8"))
-    print(f"{folder}/data.npz: {len(x)} examples of shape {x.shape[1:]}")
+    for old in folder.glob("*.npz"):
+        old.unlink()
+    if shards > 1:  # equal shards: every host then takes the same number of steps
+        dropped = len(x) % shards
+        x, y = x[: len(x) - dropped], y[: len(y) - dropped]
+        if dropped:
+            print(f"{folder}: left out {dropped} example(s) to make {shards} equal shards")
+    for index, part in enumerate(np.array_split(np.arange(len(x)), shards)):
+        name = "data.npz" if shards == 1 else f"data-{index:05d}-of-{shards:05d}.npz"
+        np.savez_compressed(folder / name, x=x[part].astype("uint8"), y=y[part].astype("uint8"))
+    print(f"{folder}: {len(x)} examples of shape {x.shape[1:]} in {shards} file(s)")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=["mnist", "digits"], default="mnist")
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
+    parser.add_argument("--shards", type=int, default=1,
+                        help="files per channel (for ShardedByS3Key: at least the host count)")
     args = parser.parse_args(argv)
+    if args.shards < 1:
+        parser.error(f"--shards {args.shards}: give a whole number >= 1")
     if args.dataset == "mnist":
         (train, test) = mnist(args.data_dir / "cache" / "mnist.npz")
     else:
         (train, test) = digits()
-    write_channel(args.data_dir / "training", *train)
-    write_channel(args.data_dir / "test", *test)
+    write_channel(args.data_dir / "training", *train, shards=args.shards)
+    write_channel(args.data_dir / "test", *test, shards=args.shards)
     return 0
 
 

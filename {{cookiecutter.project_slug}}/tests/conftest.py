@@ -33,4 +33,8 @@ def opt_ml(tmp_path, monkeypatch):
     monkeypatch.setenv("SM_CHANNEL_TEST", str(root / "input" / "data" / "test"))
     monkeypatch.setenv("SM_MODEL_DIR", str(root / "model"))
     monkeypatch.setenv("SM_OUTPUT_DIR", str(root / "output"))
+    monkeypatch.setenv("SM_INPUT_CONFIG_DIR", str(root / "input" / "config"))
+    monkeypatch.setenv("CHECKPOINT_DIR", str(root / "checkpoints"))
+    for name in ("SM_HOSTS", "SM_CURRENT_HOST", "SM_NUM_GPUS", "SM_INPUT_DATA_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
     return root

@@ -25,9 +25,12 @@ def test_help_answers_without_importing_the_sagemaker_sdk():
     assert launcher("--help").returncode == 0
 
 
-def test_hyperparameters_are_parsed_into_typed_values():
+def test_hyperparameters_are_parsed_into_typed_values(tmp_path):
+    (tmp_path / "training").mkdir()
     args = run_estimator.build_parser().parse_args(
-        ["local", "--image", "x:1", "--hparams", "epochs=2 learning-rate=0.001 batch-size=32"])
+        ["local", "--image", "x:1", "--hparams", "epochs=2 learning-rate=0.001 batch-size=32",
+         "--data-dir", str(tmp_path)])
+    run_estimator.check_arguments(args)
     assert args.hparams == {"epochs": 2, "learning-rate": 0.001, "batch-size": 32}
 
 
@@ -58,8 +61,44 @@ def test_an_instance_count_of_zero_is_rejected():
 
 
 def test_job_names_are_unique_and_valid_for_sagemaker_even_from_long_underscored_names():
-    bases = {run_estimator.unique_job_base("a_very_long_project_slug_" * 4) for _ in range(50)}
-    assert len(bases) == 50
+    bases = {run_estimator.unique_job_base("a_very_long_project_slug_" * 4) for _ in range(20)}
+    assert len(bases) == 20
     for base in bases:
         name = f"{base}-20261126093342"  # what the SDK appends
         assert len(name) <= 63 and re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name)
+
+
+def remote(*args, tmp_path):
+    (tmp_path / "training").mkdir(exist_ok=True)
+    (tmp_path / "training" / "data.npz").touch()
+    return launcher("remote", "--image", "x:1", "--role", "arn:aws:iam::123456789012:role/r",
+                    "--region", "us-east-1", "--s3-output-path", "s3://b/p",
+                    "--data-dir", str(tmp_path), *args)
+
+
+def test_a_spot_max_wait_shorter_than_the_max_run_is_refused_with_the_fix(tmp_path):
+    done = remote("--spot", "--max-run", "3600", "--max-wait", "1800", tmp_path=tmp_path)
+    assert done.returncode == 2 and "use MAX_WAIT >= 3600" in done.stderr
+
+
+def test_max_wait_without_spot_says_to_turn_spot_on(tmp_path):
+    done = remote("--max-wait", "7200", tmp_path=tmp_path)
+    assert done.returncode == 2 and "SPOT=1" in done.stderr
+
+
+def test_sharding_by_s3_key_needs_a_file_per_host(tmp_path):
+    done = remote("--instance-count", "2", "--data-distribution", "ShardedByS3Key",
+                  tmp_path=tmp_path)
+    assert done.returncode == 2 and "make data SHARDS=2" in done.stderr
+
+
+def test_local_mode_refuses_sharding_by_s3_key():
+    done = launcher("local", "--image", "x:1", "--data-distribution", "ShardedByS3Key")
+    assert done.returncode == 2 and "FullyReplicated" in done.stderr
+
+
+def test_skip_checks_passes_hyperparameters_through_as_text():
+    args = run_estimator.build_parser().parse_args(
+        ["local", "--image", "x:1", "--skip-checks", "--hparams", "epochs=zero"])
+    run_estimator.check_arguments(args)
+    assert args.hparams == {"epochs": "zero"}

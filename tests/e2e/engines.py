@@ -1,0 +1,105 @@
+"""Running what a user runs, for the end-to-end tests: commands, make targets, timings."""
+
+import importlib.util
+import json
+import subprocess
+import tarfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+TIMINGS: dict[str, float] = {}
+
+
+class Stopwatch:
+    """Times a stage of the loop for the summary at the end of the run."""
+
+    def __init__(self, stage: str):
+        self.stage = stage
+
+    def __enter__(self):
+        self.started = time.monotonic()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.monotonic() - self.started
+        TIMINGS[self.stage] = self.seconds
+
+
+def run(
+    command: list[str],
+    *,
+    cwd: Path | None = None,
+    env: dict | None = None,
+    timeout: float = 1800,
+    check: bool = True,
+    input: str | None = None,
+) -> subprocess.CompletedProcess:
+    """Run a command as a user would, output captured (stdout and stderr together)."""
+    done = subprocess.run(
+        command,
+        cwd=cwd,
+        env=env,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+    if check and done.returncode != 0:
+        pytest.fail(f"{' '.join(command)} exited {done.returncode}:\n{done.stdout[-4000:]}")
+    return done
+
+
+def make(project, *targets, env, check=True, timeout=1800, **settings):
+    assignments = [f"{key}={value}" for key, value in settings.items()]
+    return run(
+        ["make", "--no-print-directory", *targets, *assignments],
+        cwd=project,
+        env=env,
+        check=check,
+        timeout=timeout,
+    )
+
+
+def image_layers(image: str) -> list[str]:
+    done = run(["docker", "image", "inspect", "-f", "{{json .RootFS.Layers}}", image])
+    return json.loads(done.stdout)
+
+
+def contract(project):
+    """The baked project's code/job_contract.py, imported from its file."""
+    spec = importlib.util.spec_from_file_location(
+        "job_contract_e2e", project / "code" / "job_contract.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def image_of(project, env, settings) -> str:
+    """The image name the project's Makefile would build now."""
+    return make(project, "-s", "print-IMAGE", env=env, check=False, **settings).stdout.strip()
+
+
+def registry_tags(address: str, repository: str) -> list[str]:
+    with urllib.request.urlopen(f"http://{address}/v2/{repository}/tags/list", timeout=10) as r:
+        return json.loads(r.read())["tags"] or []
+
+
+def score_model(run_folder: Path, data_dir: Path, scratch: Path) -> tuple[list[str], float]:
+    """The files in a run's model.tar.gz, and the model's accuracy on the test channel."""
+    import numpy as np
+    import tensorflow as tf
+
+    with tarfile.open(run_folder / "model.tar.gz") as archive:
+        names = [name.removeprefix("./") for name in archive.getnames()]
+        archive.extractall(scratch, filter="data")
+    model = tf.saved_model.load(str(scratch / "1"))
+    with np.load(data_dir / "test" / "data.npz") as data:
+        outputs = model.signatures["serving_default"](tf.constant(data["x"] / 255.0, "float32"))
+        scores = next(iter(outputs.values())).numpy()
+        return names, float((scores.argmax(axis=1) == data["y"]).mean())

@@ -1,0 +1,218 @@
+"""Scaling out and surviving, on real containers: two hosts in SageMaker local mode, a run
+stopped with SIGTERM that resumes, and the failures a user can cause."""
+
+import base64
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from engines import Stopwatch, image_of, make, run, score_model
+from helpers import TEMPLATE_DIR
+
+HPARAMS = "epochs=4 learning-rate=0.005"
+SLOW_HPARAMS = "epochs=6 batch-size=1"  # about 1,400 steps an epoch: time to interrupt
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, base_image, shared_venv):
+    """A baked project (AWS checks skipped), its data (two files a channel) and its image."""
+    out = tmp_path_factory.mktemp("scale")
+    env = {**os.environ, "PATH": f"{shared_venv}/bin:{os.environ['PATH']}"}
+    run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "-o",
+            str(out),
+            str(TEMPLATE_DIR),
+            "project_name=Scale Out",
+            "aws_checks=skip",
+        ],
+        env=env,
+        timeout=120,
+    )
+    path = out / "scale_out"
+    settings = {"VENV": shared_venv, "BASE_IMAGE": base_image}
+    make(path, "data", "build", env=env, timeout=2400, DATASET="digits", **settings)
+    return {"path": path, "env": env, "settings": settings}
+
+
+def train_local(project, *, check=True, **settings):
+    return make(
+        project["path"],
+        "train-local",
+        env=project["env"],
+        check=check,
+        **project["settings"],
+        **settings,
+    )
+
+
+def latest(project):
+    return project["path"] / "outputs" / "latest"
+
+
+def test_two_hosts_train_one_model_that_scores_like_one_host(project, tmp_path):
+    train_local(project, HPARAMS=HPARAMS)
+    _, one_host = score_model(latest(project), project["path"] / "data", tmp_path / "one")
+    with Stopwatch("train-local, 2 hosts"):
+        done = train_local(project, HPARAMS=HPARAMS, INSTANCE_COUNT=2)
+    assert "cluster: worker 0 of 2 (algo-1:2222, algo-2:2222)" in done.stdout
+    assert "cluster: worker 1 of 2 (algo-1:2222, algo-2:2222)" in done.stdout
+    assert "2 replicas" in done.stdout
+    names, two_hosts = score_model(latest(project), project["path"] / "data", tmp_path / "two")
+    assert names.count("1/saved_model.pb") == 1  # one model, from the chief
+    assert two_hosts > 0.8 and abs(two_hosts - one_host) < 0.05, (one_host, two_hosts)
+
+
+def running_container() -> str:
+    names = run(["docker", "ps", "--format", "{{.Names}}"]).stdout.split()
+    (name,) = [n for n in names if n.startswith("running-")]
+    return name
+
+
+def test_a_local_run_stopped_by_sigterm_resumes_from_its_last_epoch(project, tmp_path):
+    command = [
+        "make",
+        "--no-print-directory",
+        "train-local",
+        f"HPARAMS={SLOW_HPARAMS}",
+        *(f"{k}={v}" for k, v in project["settings"].items()),
+    ]
+    first = subprocess.Popen(
+        command,
+        cwd=project["path"],
+        env=project["env"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    completed, output = [], []
+    for line in first.stdout:
+        output.append(line)
+        if "METRIC train:loss" in line:
+            completed.append(int(line.rsplit("epoch=", 1)[1]))
+            if len(completed) == 1:
+                run(["docker", "kill", "--signal", "TERM", running_container()])
+    assert first.wait(timeout=600) != 0
+    assert "FAILED: interrupted by SIGTERM" in "".join(output)
+
+    with Stopwatch("train-local resumed after SIGTERM"):
+        resumed = train_local(project, HPARAMS=SLOW_HPARAMS)
+    starting_at = int(resumed.stdout.split("starting at epoch ", 1)[1].split()[0])
+    assert starting_at == completed[-1] + 1 > 1  # resumed, at most one epoch lost
+    _, after_resume = score_model(latest(project), project["path"] / "data", tmp_path / "r")
+
+    train_local(project, HPARAMS=SLOW_HPARAMS)  # the same run, never interrupted
+    assert "resumed from the checkpoint" not in latest(project).joinpath("train.log").read_text()
+    _, uninterrupted = score_model(latest(project), project["path"] / "data", tmp_path / "u")
+    assert after_resume >= uninterrupted - 0.03, (after_resume, uninterrupted)
+
+
+@pytest.mark.parametrize(
+    "hparams, channels, reason",
+    [
+        ("epochs=zero", ("training", "test"), "hyperparameter epochs='zero' is not a number"),
+        ("learning-rate=-1", ("training", "test"), "learning-rate='-1' is out of range"),
+        ("epochs=1", ("test",), "channel 'training' is missing"),
+        ("epochs=1", ("training-empty",), "channel 'training' has no .npz files"),
+    ],
+    ids=["bad-value", "out-of-range", "missing-channel", "empty-data"],
+)
+def test_a_failure_the_user_causes_reaches_the_user_as_one_line(
+    project, tmp_path, hparams, channels, reason
+):
+    data = tmp_path / "data"
+    for channel in channels:
+        source = project["path"] / "data" / channel.removesuffix("-empty")
+        (data / channel.removesuffix("-empty")).mkdir(parents=True)
+        if not channel.endswith("-empty"):
+            for file in source.glob("*.npz"):
+                (data / channel / file.name).write_bytes(file.read_bytes())
+    image = image_of(project["path"], project["env"], project["settings"])
+    # --skip-checks: the launcher would refuse these itself; this is train.py's answer
+    done = run(
+        [
+            f"{project['settings']['VENV']}/bin/python",
+            "run_estimator.py",
+            "local",
+            "--image",
+            image,
+            "--data-dir",
+            str(data),
+            "--hparams",
+            hparams,
+            "--skip-checks",
+        ],
+        cwd=project["path"],
+        env=project["env"],
+        check=False,
+        timeout=600,
+    )
+    assert done.returncode == 1
+    failed = [line for line in done.stdout.splitlines() if " FAILED: " in line]
+    assert len(failed) == 1 and reason in failed[0], done.stdout[-2000:]
+    assert reason in (latest(project) / "failure").read_text()
+
+
+def test_spot_and_sharding_reach_the_training_job_request(project, moto_server):
+    moto_server.reset()
+    bucket = "sagemaker-us-east-1-123456789012"
+    moto_server.client("s3").create_bucket(Bucket=bucket)
+    env = moto_server.env(SAGEMAKER_VALIDATE_ROLE="false", PATH=project["env"]["PATH"])
+    path = project["path"]
+    make(path, "data", env=env, DATASET="digits", SHARDS=2, **project["settings"])
+    refused = make(
+        path,
+        "train-remote",
+        env=env,
+        check=False,
+        SPOT=1,
+        MAX_RUN=3600,
+        MAX_WAIT=600,
+        **project["settings"],
+    )
+    assert refused.returncode != 0 and "use MAX_WAIT >= 3600" in refused.stdout
+    moto_server.start_recording()
+    make(
+        path,
+        "train-remote",
+        env=env,
+        SPOT=1,
+        MAX_RUN=3600,
+        MAX_WAIT=7200,
+        INSTANCE_COUNT=2,
+        DATA_DISTRIBUTION="ShardedByS3Key",
+        IMAGE_TAG="v1",
+        **project["settings"],
+    )
+    (body,) = [
+        r["body"]
+        for r in moto_server.recorded_requests()
+        if r.get("headers", {}).get("X-Amz-Target", "").endswith(".CreateTrainingJob")
+    ]
+    request = json.loads(body if body.lstrip().startswith("{") else base64.b64decode(body))
+    assert request["EnableManagedSpotTraining"] is True
+    assert request["StoppingCondition"] == {
+        "MaxRuntimeInSeconds": 3600,
+        "MaxWaitTimeInSeconds": 7200,
+    }
+    checkpoints = request["CheckpointConfig"]
+    prefix = f"s3://{bucket}/projects/scale_out/checkpoints/scale-out-"
+    assert checkpoints["S3Uri"].startswith(prefix) and checkpoints["S3Uri"].endswith("/")
+    assert checkpoints["LocalPath"] == "/opt/ml/checkpoints"
+    assert {
+        c["DataSource"]["S3DataSource"]["S3DataDistributionType"]
+        for c in request["InputDataConfig"]
+    } == {"ShardedByS3Key"}
+    keys = sorted(
+        o["Key"]
+        for o in moto_server.client("s3").list_objects_v2(
+            Bucket=bucket, Prefix="projects/scale_out/data/training/"
+        )["Contents"]
+    )
+    assert keys == [f"projects/scale_out/data/training/data-0000{i}-of-00002.npz" for i in range(2)]

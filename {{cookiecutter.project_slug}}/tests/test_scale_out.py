@@ -1,0 +1,119 @@
+"""Several hosts, several GPUs, interruptions: what train.py decides from what SageMaker
+says about the hosts, and how it resumes after SIGTERM (a real process and signal)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import prepare_data
+import pytest
+import train
+from conftest import PROJECT_DIR
+
+
+def test_one_host_without_gpus_uses_the_default_strategy():
+    plan = train.distribution_plan(["algo-1"], "algo-1", num_gpus=0)
+    assert plan["strategy"] == "default" and plan["is_chief"] and plan["tf_config"] is None
+
+
+def test_one_host_with_several_gpus_mirrors_over_them():
+    assert train.distribution_plan(["algo-1"], "algo-1", num_gpus=4)["strategy"] == "mirrored"
+
+
+def test_several_hosts_form_one_cluster_and_only_the_first_is_chief():
+    hosts = ["algo-1", "algo-2", "algo-3"]
+    plans = [train.distribution_plan(hosts, host, num_gpus=1) for host in hosts]
+    assert [p["strategy"] for p in plans] == ["multi-worker"] * 3
+    assert [p["is_chief"] for p in plans] == [True, False, False]
+    assert [p["tf_config"]["task"] for p in plans] == [
+        {"type": "worker", "index": i} for i in range(3)]
+    assert plans[1]["tf_config"]["cluster"]["worker"] == [
+        "algo-1:2222", "algo-2:2222", "algo-3:2222"]
+
+
+def test_a_host_outside_the_cluster_is_a_failure_reason():
+    with pytest.raises(train.JobError, match="not among the job's hosts"):
+        train.distribution_plan(["algo-1", "algo-2"], "algo-9", num_gpus=0)
+
+
+def test_the_cluster_comes_from_sm_variables_or_else_resourceconfig(opt_ml, monkeypatch):
+    assert train.sagemaker_cluster() == (["localhost"], "localhost", 0)
+    config = opt_ml / "input" / "config"
+    config.mkdir(parents=True)
+    (config / "resourceconfig.json").write_text(
+        json.dumps({"current_host": "algo-2", "hosts": ["algo-2", "algo-1"]}))
+    assert train.sagemaker_cluster() == (["algo-1", "algo-2"], "algo-2", 0)
+    monkeypatch.setenv("SM_HOSTS", '["algo-1","algo-2","algo-3"]')
+    monkeypatch.setenv("SM_CURRENT_HOST", "algo-3")
+    monkeypatch.setenv("SM_NUM_GPUS", "8")
+    assert train.sagemaker_cluster() == (["algo-1", "algo-2", "algo-3"], "algo-3", 8)
+
+
+def test_data_sharded_by_s3_key_is_not_sharded_again(monkeypatch):
+    assert not train.data_is_sharded_by_host("training")
+    monkeypatch.setenv("SM_INPUT_DATA_CONFIG",
+                       json.dumps({"training": {"S3DistributionType": "ShardedByS3Key"}}))
+    assert train.data_is_sharded_by_host("training")
+    assert not train.data_is_sharded_by_host("test")
+
+
+def test_prepare_data_writes_shards_that_hold_every_example_once(tmp_path):
+    assert prepare_data.main(["--dataset", "digits", "--data-dir", str(tmp_path)]) == 0
+    assert prepare_data.main(["--dataset", "digits", "--data-dir", str(tmp_path),
+                              "--shards", "3"]) == 0
+    files = sorted((tmp_path / "training").glob("*.npz"))
+    assert [f.name for f in files] == [f"data-0000{i}-of-00003.npz" for i in range(3)]
+    counts = [len(np.load(f)["y"]) for f in files]
+    assert counts == [479, 479, 479]  # equal shards: 1437 examples, none left out
+
+
+def test_a_host_with_its_own_shard_keeps_its_own_examples_in_every_global_batch():
+    x = np.arange(40, dtype="float32").reshape(10, 2, 2)
+    y = np.arange(10)
+    dataset, steps = train.as_dataset(x, y, batch_size=8, seed=0, shuffle=False,
+                                      own_shard_of=2)
+    assert steps == 2  # 10 examples, 4 of them a step on this host
+    images, labels = next(iter(dataset))
+    # tf.distribute gives worker i slice i of each batch of 8: both slices are ours
+    assert labels.numpy().tolist() == [0, 1, 2, 3, 0, 1, 2, 3]
+    assert images.shape == (8, 2, 2)
+
+
+def test_a_batch_that_does_not_divide_among_the_hosts_is_a_failure_reason():
+    with pytest.raises(train.JobError, match="multiple of the 3 hosts"):
+        train.as_dataset(np.zeros((9, 2)), np.zeros(9), batch_size=8, seed=0, shuffle=False,
+                         own_shard_of=3)
+
+
+def run_train(opt_ml, *args):
+    """train.py as its own process, as the toolkit runs it."""
+    return subprocess.Popen([sys.executable, "-u", str(PROJECT_DIR / "code" / "train.py"), *args],
+                            env=os.environ.copy(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def test_sigterm_stops_after_the_step_and_the_next_run_resumes_from_the_checkpoint(opt_ml):
+    args = ["--epochs", "6", "--batch-size", "1"]
+    first = run_train(opt_ml, *args)
+    completed = []
+    for line in first.stdout:
+        if line.startswith("METRIC train:loss"):
+            completed.append(int(line.rsplit("epoch=", 1)[1]))
+            if len(completed) == 1:
+                first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=120) == 143
+    reason = (opt_ml / "output" / "failure").read_text()
+    assert "interrupted by SIGTERM" in reason and reason.count("\n") == 1
+    (opt_ml / "output" / "failure").unlink()
+
+    second = run_train(opt_ml, *args)
+    output = second.stdout.read()
+    assert second.wait(timeout=300) == 0, output
+    resumed_at = int(output.split("starting at epoch ", 1)[1].split()[0])
+    assert resumed_at == completed[-1] + 1  # no completed epoch is done twice
+    assert f"epoch={resumed_at - 1}\n" not in output
+    assert (opt_ml / "model" / "1" / "saved_model.pb").is_file()
+    assert not list((opt_ml / "checkpoints").rglob("*.index"))  # backup gone after success
