@@ -8,6 +8,7 @@ MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 VENV ?= .venv
 PYTHON ?= python3
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 # make demo: where to bake, offline (1: local base image and the digits set; auto: try)
 DEMO_DIR ?= demo
 OFFLINE ?= auto
@@ -42,6 +43,10 @@ test-e2e: venv  ## End-to-end tests only: build, local mode, push, remote job
 lint: venv  ## ruff on the template's code and on a project baked with the defaults
 	$(VENV)/bin/ruff check sm_template hooks tests
 	$(VENV)/bin/ruff format --check sm_template hooks tests
+
+.PHONY: bench
+bench: venv  ## Benchmark the edit-train loop; writes bench/RESULTS.md (BENCH_ARGS=--quick: a short run)
+	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 .PHONY: demo
 demo: venv  ## Bake a demo project and train it locally (OFFLINE=1: no internet needed)

@@ -166,6 +166,19 @@ def test_the_makefile_takes_every_setting_from_the_command_line(default_project)
     assert '--hparams "epochs=2 learning-rate=0.01"' in done.stdout
 
 
+def test_the_fast_loop_settings_reach_the_launcher(default_project):
+    def dry_run(*args):
+        return subprocess.run(
+            ["make", "-n", *args, "VENV=/v"], cwd=default_project, capture_output=True, text=True
+        ).stdout
+
+    remote = dry_run("train-remote", "KEEP_ALIVE=600", "INPUT_MODE=FastFile")
+    assert "--keep-alive 600" in remote and "--input-mode FastFile" in remote
+    assert "--keep-alive" not in dry_run("train-remote")
+    assert "--code-mount" in dry_run("train-local", "CODE_MOUNT=1")
+    assert "--code-mount" not in dry_run("train-local")
+
+
 def test_the_image_tag_is_never_latest_and_follows_the_build_inputs(tmp_path):
     project = bake(tmp_path)
 

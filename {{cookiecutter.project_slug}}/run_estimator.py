@@ -35,6 +35,7 @@ from job_contract import coerce_hyperparameter, metric_definitions  # noqa: E402
 
 CHANNELS = ("training", "test")  # "training" is required, "test" is used when present
 DISTRIBUTIONS = ("FullyReplicated", "ShardedByS3Key")
+INPUT_MODES = ("File", "FastFile", "Pipe")
 # Where train.py keeps its checkpoints: SageMaker's own folder remotely (synced with S3),
 # a channel mounted read-write from the project's checkpoint folder locally.
 REMOTE_CHECKPOINT_DIR = "/opt/ml/checkpoints"
@@ -139,6 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="local: the project's checkpoint folder, mounted into the container")
     parser.add_argument("--gpu", action="store_true",
                         help="local: give the containers this machine's GPUs (local_gpu)")
+    parser.add_argument("--code-mount", action="store_true",
+                        help="local: mount code/ over the image's /opt/ml/code, so edits run "
+                             "without a rebuild")
+    parser.add_argument("--keep-alive", type=positive_int, default=None, metavar="SECONDS",
+                        help="remote: keep the instances warm this long after the job (a warm "
+                             "pool), so the next job starts in seconds")
+    parser.add_argument("--input-mode", choices=INPUT_MODES, default=INPUT_MODES[0],
+                        help="remote: File (download first), FastFile (stream on read) or "
+                             "Pipe (a FIFO; train.py reads files, so not for it as is)")
     parser.add_argument("--skip-checks", action="store_true",
                         help="send the job as given, without this launcher's checks of the "
                              "hyperparameters and data (to see how train.py reports them)")
@@ -169,6 +179,9 @@ def check_arguments(args) -> None:
         args.max_wait = max_wait
     elif args.max_wait:
         raise LaunchError("--max-wait only applies to spot jobs: add SPOT=1 (or --spot)")
+    if args.mode == "local" and (args.keep_alive or args.input_mode != INPUT_MODES[0]):
+        raise LaunchError("KEEP_ALIVE and INPUT_MODE are settings of remote jobs; local runs "
+                          "start at once and read files")
     if args.mode == "local" and args.data_distribution != DISTRIBUTIONS[0]:
         raise LaunchError("local mode gives every host all the data; ShardedByS3Key is for "
                           "remote jobs (SageMaker local mode supports FullyReplicated only)")
@@ -313,6 +326,14 @@ def run_local(args) -> int:
     run_root.mkdir(parents=True)
     checkpoints = (args.checkpoint_dir / run_identity(args)).resolve()
     checkpoints.mkdir(parents=True, exist_ok=True)
+    hyperparameters = dict(args.hparams)
+    if args.code_mount:
+        # SageMaker local mode mounts a file:// submit directory at /opt/ml/code, and the
+        # toolkit runs sagemaker_program from there: the code of this checkout, not the image's.
+        hyperparameters.update(sagemaker_submit_directory=(PROJECT_DIR / "code").as_uri(),
+                               sagemaker_program="train.py")
+        print(f"code mount ON: {PROJECT_DIR / 'code'} is mounted over /opt/ml/code; edits run "
+              f"without make build (the image {args.image} supplies only the packages)")
     trainer = ModelTrainer(
         training_mode=Mode.LOCAL_CONTAINER,
         local_container_root=str(run_root),
@@ -320,7 +341,7 @@ def run_local(args) -> int:
         base_job_name=base,
         compute=Compute(instance_type="local_gpu" if args.gpu else "local",
                         instance_count=args.instance_count),
-        hyperparameters=args.hparams,
+        hyperparameters=hyperparameters,
         environment={"CHECKPOINT_DIR": f"/opt/ml/input/data/{LOCAL_CHECKPOINT_CHANNEL}"},
     )
     channels = [
@@ -439,7 +460,9 @@ def run_remote(args) -> int:
         training_image=args.image,
         base_job_name=base,
         compute=Compute(instance_type=args.instance_type, instance_count=args.instance_count,
-                        enable_managed_spot_training=args.spot or None),
+                        enable_managed_spot_training=args.spot or None,
+                        keep_alive_period_in_seconds=args.keep_alive),
+        training_input_mode=args.input_mode,
         stopping_condition=StoppingCondition(max_runtime_in_seconds=args.max_run,
                                              max_wait_time_in_seconds=args.max_wait),
         checkpoint_config=checkpoint_s3 and CheckpointConfig(

@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import subprocess
+import sys
 import tarfile
 import time
 import urllib.request
@@ -103,3 +104,15 @@ def score_model(run_folder: Path, data_dir: Path, scratch: Path) -> tuple[list[s
         outputs = model.signatures["serving_default"](tf.constant(data["x"] / 255.0, "float32"))
         scores = next(iter(outputs.values())).numpy()
         return names, float((scores.argmax(axis=1) == data["y"]).mean())
+
+
+def bake(out: Path, env: dict, **answers: str) -> None:
+    """cookiecutter --no-input TEMPLATE key=value..., as a user runs it."""
+    from helpers import TEMPLATE_DIR
+
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(out)]
+    run(
+        [*command, str(TEMPLATE_DIR), *(f"{k}={v}" for k, v in answers.items())],
+        env=env,
+        timeout=120,
+    )

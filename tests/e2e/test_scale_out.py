@@ -5,11 +5,9 @@ import base64
 import json
 import os
 import subprocess
-import sys
 
 import pytest
-from engines import Stopwatch, image_of, make, run, score_model
-from helpers import TEMPLATE_DIR
+from engines import Stopwatch, bake, image_of, make, run, score_model
 
 HPARAMS = "epochs=4 learning-rate=0.005"
 SLOW_HPARAMS = "epochs=6 batch-size=1"  # about 1,400 steps an epoch: time to interrupt
@@ -20,21 +18,7 @@ def project(tmp_path_factory, base_image, shared_venv):
     """A baked project (AWS checks skipped), its data (two files a channel) and its image."""
     out = tmp_path_factory.mktemp("scale")
     env = {**os.environ, "PATH": f"{shared_venv}/bin:{os.environ['PATH']}"}
-    run(
-        [
-            sys.executable,
-            "-m",
-            "cookiecutter",
-            "--no-input",
-            "-o",
-            str(out),
-            str(TEMPLATE_DIR),
-            "project_name=Scale Out",
-            "aws_checks=skip",
-        ],
-        env=env,
-        timeout=120,
-    )
+    bake(out, env, project_name="Scale Out", aws_checks="skip")
     path = out / "scale_out"
     settings = {"VENV": shared_venv, "BASE_IMAGE": base_image}
     make(path, "data", "build", env=env, timeout=2400, DATASET="digits", **settings)
@@ -159,7 +143,7 @@ def test_a_failure_the_user_causes_reaches_the_user_as_one_line(
     assert reason in (latest(project) / "failure").read_text()
 
 
-def test_spot_and_sharding_reach_the_training_job_request(project, moto_server):
+def test_spot_sharding_warm_pool_and_input_mode_reach_the_job_request(project, moto_server):
     moto_server.reset()
     bucket = "sagemaker-us-east-1-123456789012"
     moto_server.client("s3").create_bucket(Bucket=bucket)
@@ -182,6 +166,8 @@ def test_spot_and_sharding_reach_the_training_job_request(project, moto_server):
         path,
         "train-remote",
         env=env,
+        KEEP_ALIVE=600,
+        INPUT_MODE="FastFile",
         SPOT=1,
         MAX_RUN=3600,
         MAX_WAIT=7200,
@@ -197,6 +183,8 @@ def test_spot_and_sharding_reach_the_training_job_request(project, moto_server):
     ]
     request = json.loads(body if body.lstrip().startswith("{") else base64.b64decode(body))
     assert request["EnableManagedSpotTraining"] is True
+    assert request["ResourceConfig"]["KeepAlivePeriodInSeconds"] == 600
+    assert request["AlgorithmSpecification"]["TrainingInputMode"] == "FastFile"
     assert request["StoppingCondition"] == {
         "MaxRuntimeInSeconds": 3600,
         "MaxWaitTimeInSeconds": 7200,
@@ -216,3 +204,22 @@ def test_spot_and_sharding_reach_the_training_job_request(project, moto_server):
         )["Contents"]
     )
     assert keys == [f"projects/scale_out/data/training/data-0000{i}-of-00002.npz" for i in range(2)]
+
+
+def test_with_code_mount_an_edit_runs_without_a_build(project):
+    path = project["path"]
+    images_before = run(["docker", "images", "-q"]).stdout.split()
+    train_py = path / "code" / "train.py"
+    original = train_py.read_text()
+    main_guard = 'if __name__ == "__main__":'
+    edited = original.replace(main_guard, 'print("edited, not rebuilt")\n\n\n' + main_guard)
+    train_py.write_text(edited)
+    try:
+        with Stopwatch("train-local with CODE_MOUNT=1 after an edit"):
+            done = train_local(project, HPARAMS="epochs=1", CODE_MOUNT=1)
+    finally:
+        train_py.write_text(original)
+    assert "code mount ON" in done.stdout
+    assert "edited, not rebuilt" in done.stdout
+    assert "building " not in done.stdout
+    assert run(["docker", "images", "-q"]).stdout.split() == images_before

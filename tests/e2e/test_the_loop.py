@@ -8,11 +8,11 @@ import base64
 import json
 import os
 import re
-import sys
 
 import pytest
 from engines import (
     Stopwatch,
+    bake,
     contract,
     image_layers,
     image_of,
@@ -41,22 +41,13 @@ def loop(tmp_path_factory, moto_server, base_image, registry, shared_venv):
         PATH=f"{shared_venv}/bin:{os.environ['PATH']}",
     )  # the venv's aws CLI
     out = tmp_path_factory.mktemp("bake")
-    run(
-        [
-            sys.executable,
-            "-m",
-            "cookiecutter",
-            "--no-input",
-            "-o",
-            str(out),
-            str(TEMPLATE_DIR),
-            f"project_name={PROJECT_NAME}",
-            f"aws_account_id={moto_server.account_id}",
-            f"ecr_repository={REPOSITORY}",
-            "aws_checks=strict",
-        ],
-        env=env,
-        timeout=120,
+    bake(
+        out,
+        env,
+        project_name=PROJECT_NAME,
+        aws_account_id=moto_server.account_id,
+        ecr_repository=REPOSITORY,
+        aws_checks="strict",
     )
     project = out / SLUG
     for git in (

@@ -31,6 +31,7 @@ import json  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+import time  # noqa: E402
 import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -73,6 +74,9 @@ def load_channel(name: str, required: bool) -> tuple[np.ndarray, np.ndarray] | N
     """All .npz files of one channel, concatenated; None for a missing optional one."""
     env_name = f"SM_CHANNEL_{name.upper()}"
     folder = os.environ.get(env_name)
+    if folder and Path(f"{folder}_0").is_fifo():
+        raise JobError(f"channel '{name}' arrives in Pipe mode (a stream), but train.py reads "
+                       "files: use INPUT_MODE=File or FastFile")
     if not folder or not Path(folder).is_dir():
         if not required:
             return None
@@ -235,8 +239,10 @@ def metric_printer(checkpoint_dir: Path):
 
     class PrintMetrics(keras.callbacks.Callback):
         first_epoch = None
+        started = 0.0
 
         def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
             if self.first_epoch is None:
                 self.first_epoch = epoch
                 if epoch > 0:
@@ -244,6 +250,9 @@ def metric_printer(checkpoint_dir: Path):
                           f"epochs 1-{epoch} were done, starting at epoch {epoch + 1}", flush=True)
 
         def on_epoch_end(self, epoch, logs=None):
+            seconds, steps = time.perf_counter() - self.started, self.params.get("steps") or 0
+            print(f"epoch {epoch + 1}: {steps} steps in {seconds:.3f} s "
+                  f"({steps / max(seconds, 1e-9):.1f} steps/s)", flush=True)
             for key, name in names.items():
                 if logs and key in logs:
                     print(format_metric(name, logs[key], epoch=epoch + 1), flush=True)

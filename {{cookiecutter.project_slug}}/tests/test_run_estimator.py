@@ -102,3 +102,14 @@ def test_skip_checks_passes_hyperparameters_through_as_text():
         ["local", "--image", "x:1", "--skip-checks", "--hparams", "epochs=zero"])
     run_estimator.check_arguments(args)
     assert args.hparams == {"epochs": "zero"}
+
+
+@pytest.mark.parametrize("option", [["--keep-alive", "600"], ["--input-mode", "FastFile"]])
+def test_remote_only_settings_are_refused_for_local_runs(option):
+    done = launcher("local", "--image", "x:1", *option)
+    assert done.returncode == 2 and "settings of remote jobs" in done.stderr
+
+
+def test_an_unknown_input_mode_is_refused_with_the_choices():
+    done = launcher("remote", "--image", "x:1", "--input-mode", "Stream")
+    assert done.returncode == 2 and "File" in done.stderr and "FastFile" in done.stderr

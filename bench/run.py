@@ -1,0 +1,470 @@
+#!/usr/bin/env python3
+"""Benchmark the edit-train loop of a generated project on this machine.
+
+Each figure is measured several times and compared with a baseline measured in the same
+run, on the same engines the end-to-end tests use (Docker, a base image, a moto server):
+
+  rebuild after a code-only edit   vs a cold build (--no-cache)           target <= 5 s
+  make train-local                 vs a bare `docker run IMAGE train`     target <= 1.3x
+  run_estimator.py --help          vs python -c pass                      target <= 0.3 s
+  submitting a remote job          vs one raw boto3 CreateTrainingJob     reported
+  image size                       vs a naive single-stage build          target <= 0.85x
+  training steps/s in a container  vs train.py on this host               target >= 0.95x
+
+  python bench/run.py            the full run (two builds from scratch: about 10 minutes)
+  python bench/run.py --quick    one repeat, no builds from scratch: proves the bench works
+
+It prints the table and writes bench/RESULTS.md (full runs only). A missed target is
+reported, never an error: the exit status is non-zero only when the bench itself broke.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from helpers import free_port  # noqa: E402
+
+PYTHON = sys.executable
+VENV = Path(sys.prefix)
+EPOCHS = 5
+ROLE = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
+
+
+def sh(command, *, cwd=None, env=None, check=True, timeout=3600) -> tuple[float, str]:
+    """Run a command; (seconds it took, its output)."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+    seconds = time.perf_counter() - started
+    if check and done.returncode != 0:
+        sys.exit(f"bench: {' '.join(map(str, command))} failed:\n{done.stdout[-3000:]}")
+    return seconds, done.stdout
+
+
+def median_of(repeats: int, measure) -> float:
+    return statistics.median(measure() for _ in range(repeats))
+
+
+def steps_per_second(log: str) -> float:
+    """Median steps/s over the epochs after the first (which includes tracing)."""
+    rates = [
+        float(r) for r in re.findall(r"epoch \d+: \d+ steps in [\d.]+ s \(([\d.]+) steps/s", log)
+    ]
+    if len(rates) < 2:
+        sys.exit(f"bench: no steps/s lines in the training log:\n{log[-2000:]}")
+    return statistics.median(rates[1:])
+
+
+class Project:
+    """A project baked from the template, with digits data and its image built."""
+
+    def __init__(self, workdir: Path, base_image: str):
+        self.env = {**os.environ, "PATH": f"{VENV / 'bin'}:{os.environ['PATH']}"}
+        self.settings = [f"VENV={VENV}", f"BASE_IMAGE={base_image}"]
+        self.base_image = base_image
+        sh(
+            [
+                PYTHON,
+                "-m",
+                "cookiecutter",
+                "--no-input",
+                "-o",
+                str(workdir),
+                str(ROOT),
+                "project_name=Bench",
+                "aws_checks=skip",
+            ],
+            env=self.env,
+        )
+        self.path = workdir / "bench"
+        self.make("data", "DATASET=digits")
+
+    def make(self, *args, check=True) -> tuple[float, str]:
+        return sh(
+            ["make", "--no-print-directory", *args, *self.settings],
+            cwd=self.path,
+            env=self.env,
+            check=check,
+        )
+
+    def image(self) -> str:
+        return self.make("-s", "print-IMAGE")[1].strip()
+
+    def layers(self, image: str) -> list[str]:
+        return json.loads(
+            sh(["docker", "image", "inspect", "-f", "{{json .RootFS.Layers}}", image])[1]
+        )
+
+    def edit_code(self, n: int) -> None:
+        train_py = self.path / "code" / "train.py"
+        train_py.write_text(train_py.read_text() + f"# bench edit {n}\n")
+
+    def opt_ml_tree(self, root: Path) -> Path:
+        """/opt/ml as SageMaker lays it out for one host, for a bare `docker run`."""
+        shutil.rmtree(root, ignore_errors=True)
+        config = root / "input" / "config"
+        config.mkdir(parents=True)
+        (config / "hyperparameters.json").write_text(json.dumps({"epochs": str(EPOCHS)}))
+        (config / "resourceconfig.json").write_text(
+            json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]})
+        )
+        (config / "inputdataconfig.json").write_text(
+            json.dumps({c: {"TrainingInputMode": "File"} for c in ("training", "test")})
+        )
+        for channel in ("training", "test"):
+            shutil.copytree(self.path / "data" / channel, root / "input" / "data" / channel)
+        for folder in ("model", "output"):
+            (root / folder).mkdir()
+        return root
+
+
+def figure_rebuild(project: Project, repeats: int, quick: bool) -> dict:
+    if quick:
+        cold = None
+    else:
+        cold, _ = sh(
+            [
+                "docker",
+                "build",
+                "--no-cache",
+                "-q",
+                "--build-arg",
+                f"BASE_IMAGE={project.base_image}",
+                "-t",
+                "bench-cold:1",
+                ".",
+            ],
+            cwd=project.path,
+            timeout=3600,
+        )
+    times, only_code_layer = [], True
+    for n in range(repeats):
+        before = project.image()
+        project.edit_code(n)
+        seconds, _ = project.make("build")
+        times.append(seconds)
+        old, new = project.layers(before), project.layers(project.image())
+        only_code_layer &= old[:-1] == new[:-1] and old[-1] != new[-1]
+    value = statistics.median(times)
+    return {
+        "figure": "rebuild after a code-only edit",
+        "value": f"{value:.2f} s",
+        "baseline": "cold build (--no-cache)",
+        "baseline_value": f"{cold:.1f} s" if cold else "skipped (--quick)",
+        "ratio": f"{value / cold:.3f}" if cold else "",
+        "target": "<= 5 s, only the code layer changes",
+        "met": value <= 5 and only_code_layer,
+        "note": "only the code layer changed" if only_code_layer else "OTHER LAYERS CHANGED",
+    }
+
+
+def figure_train_local(project: Project, repeats: int, scratch: Path) -> tuple[dict, str]:
+    image = project.image()
+    hparams = f"HPARAMS=epochs={EPOCHS}"
+    project.make("train-local", hparams)  # warm: the venv stamp, the compose network
+    local = median_of(repeats, lambda: project.make("train-local", hparams)[0])
+
+    def bare() -> float:
+        tree = project.opt_ml_tree(scratch / "opt-ml")
+        seconds, log = sh(["docker", "run", "--rm", "-v", f"{tree}:/opt/ml", image, "train"])
+        bare.log = log
+        return seconds
+
+    baseline = median_of(repeats, bare)
+    ratio = local / baseline
+    return (
+        {
+            "figure": f"make train-local (1 host, digits, {EPOCHS} epochs)",
+            "value": f"{local:.1f} s",
+            "baseline": "bare docker run IMAGE train",
+            "baseline_value": f"{baseline:.1f} s",
+            "ratio": f"{ratio:.2f}",
+            "target": "<= 1.3x",
+            "met": ratio <= 1.3,
+            "note": f"overhead {local - baseline:.1f} s",
+        },
+        bare.log,
+    )
+
+
+def figure_help(project: Project, repeats: int) -> dict:
+    launcher = [PYTHON, str(project.path / "run_estimator.py"), "--help"]
+    value = median_of(max(repeats, 5), lambda: sh(launcher)[0])
+    baseline = median_of(max(repeats, 5), lambda: sh([PYTHON, "-c", "pass"])[0])
+    return {
+        "figure": "python run_estimator.py --help",
+        "value": f"{value:.3f} s",
+        "baseline": "python -c pass",
+        "baseline_value": f"{baseline:.3f} s",
+        "ratio": f"{value / baseline:.2f}",
+        "target": "<= 0.3 s",
+        "met": value <= 0.3,
+        "note": f"{value - baseline:.3f} s more than the interpreter alone",
+    }
+
+
+def moto_server(scratch: Path):
+    port = free_port()
+    process = subprocess.Popen(
+        [str(VENV / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=scratch,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1)
+            return process, url
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    sys.exit("bench: moto_server did not start")
+
+
+def figure_remote_submit(project: Project, repeats: int, scratch: Path) -> dict:
+    process, url = moto_server(scratch)
+    try:
+        env = {key: value for key, value in project.env.items() if not key.startswith("AWS_")}
+        env.update(
+            AWS_ENDPOINT_URL=url,
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_REGION="us-east-1",
+            SAGEMAKER_VALIDATE_ROLE="false",
+        )
+        sh([str(VENV / "bin" / "aws"), "s3", "mb", "s3://bench"], env=env)
+        sh(
+            [
+                str(VENV / "bin" / "aws"),
+                "s3",
+                "sync",
+                str(project.path / "data"),
+                "s3://bench/data",
+            ],
+            env=env,
+        )
+        launcher = [
+            PYTHON,
+            "run_estimator.py",
+            "remote",
+            "--image",
+            "bench:1",
+            "--role",
+            ROLE,
+            "--region",
+            "us-east-1",
+            "--s3-output-path",
+            "s3://bench/out",
+            "--data-s3",
+            "s3://bench/data",
+            "--no-wait",
+            "--hparams",
+            "epochs=1",
+        ]
+        value = median_of(repeats, lambda: sh(launcher, cwd=project.path, env=env)[0])
+        raw = RAW_CREATE_TRAINING_JOB.format(role=ROLE)
+        baseline = median_of(repeats, lambda: sh([PYTHON, "-c", raw], env=env)[0])
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    return {
+        "figure": "submit a remote job (launcher, moto server)",
+        "value": f"{value:.2f} s",
+        "baseline": "one raw boto3 CreateTrainingJob (own process)",
+        "baseline_value": f"{baseline:.2f} s",
+        "ratio": f"{value / baseline:.1f}",
+        "target": "report",
+        "met": None,
+        "note": f"the SDK's import and setup cost {value - baseline:.1f} s",
+    }
+
+
+RAW_CREATE_TRAINING_JOB = """
+import boto3, uuid
+boto3.client("sagemaker").create_training_job(
+    TrainingJobName="raw-" + uuid.uuid4().hex[:8], RoleArn="{role}",
+    AlgorithmSpecification={{"TrainingImage": "bench:1", "TrainingInputMode": "File"}},
+    OutputDataConfig={{"S3OutputPath": "s3://bench/out"}},
+    ResourceConfig={{"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30}},
+    StoppingCondition={{"MaxRuntimeInSeconds": 3600}})
+"""
+# The same packages, the obvious way: one stage, compilers kept, pip's cache kept.
+NAIVE_DOCKERFILE = """ARG BASE_IMAGE
+FROM ${BASE_IMAGE}
+RUN apt-get update && apt-get install -y gcc libc6-dev \\
+    $(python3 -c 'import os, sysconfig; print("" if os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")) else "python3-dev")') \\
+    && python3 -m venv /opt/venv
+COPY requirements.txt /tmp/requirements.txt
+RUN /opt/venv/bin/pip install -r /tmp/requirements.txt
+COPY code/ /opt/ml/code/
+ENV PATH=/opt/venv/bin:$PATH SAGEMAKER_PROGRAM=train.py
+CMD ["train"]
+"""  # noqa: E501
+
+
+def image_bytes(image: str) -> int:
+    return int(sh(["docker", "image", "inspect", "-f", "{{.Size}}", image])[1])
+
+
+def figure_image_size(project: Project, quick: bool) -> dict:
+    value = image_bytes(project.image())
+    if quick:
+        baseline = None
+    else:
+        (project.path / "Dockerfile.naive").write_text(NAIVE_DOCKERFILE)
+        sh(
+            [
+                "docker",
+                "build",
+                "-q",
+                "-f",
+                "Dockerfile.naive",
+                "--build-arg",
+                f"BASE_IMAGE={project.base_image}",
+                "-t",
+                "bench-naive:1",
+                ".",
+            ],
+            cwd=project.path,
+        )
+        baseline = image_bytes("bench-naive:1")
+    ratio = value / baseline if baseline else None
+    return {
+        "figure": "image size",
+        "value": f"{value / 1e9:.2f} GB",
+        "baseline": "naive single-stage build, same requirements",
+        "baseline_value": f"{baseline / 1e9:.2f} GB" if baseline else "skipped (--quick)",
+        "ratio": f"{ratio:.2f}" if ratio else "",
+        "target": "<= 0.85x",
+        "met": ratio <= 0.85 if ratio else None,
+        "note": "",
+    }
+
+
+def figure_steps(project: Project, container_log: str, scratch: Path) -> dict:
+    tree = project.opt_ml_tree(scratch / "host-opt-ml")
+    env = {
+        **project.env,
+        "SM_CHANNEL_TRAINING": str(tree / "input/data/training"),
+        "SM_CHANNEL_TEST": str(tree / "input/data/test"),
+        "SM_MODEL_DIR": str(tree / "model"),
+        "SM_OUTPUT_DIR": str(tree / "output"),
+        "CHECKPOINT_DIR": str(tree / "checkpoints"),
+        "SM_INPUT_CONFIG_DIR": str(tree / "input" / "config"),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    _, host_log = sh(
+        [PYTHON, str(project.path / "code" / "train.py"), "--epochs", str(EPOCHS)], env=env
+    )
+    container, host = steps_per_second(container_log), steps_per_second(host_log)
+    ratio = container / host
+    return {
+        "figure": "training steps/s in the container",
+        "value": f"{container:.0f} steps/s",
+        "baseline": "the same train.py on this host",
+        "baseline_value": f"{host:.0f} steps/s",
+        "ratio": f"{ratio:.2f}",
+        "target": ">= 0.95x",
+        "met": ratio >= 0.95,
+        "note": "median over epochs 2-5",
+    }
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    docker = sh(["docker", "version", "-f", "{{.Server.Version}}"], check=False)[1].strip()
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
+        f"{memory / 2**20:.0f} GiB, Docker engine {docker}, Python {platform.python_version()}"
+    )
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| figure | value | baseline (same run) | baseline value | ratio | target | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        met = {True: "yes", False: "**no**", None: "-"}[r["met"]]
+        note = f" ({r['note']})" if r["note"] else ""
+        lines.append(
+            f"| {r['figure']} | {r['value']}{note} | {r['baseline']} | "
+            f"{r['baseline_value']} | {r['ratio']} | {r['target']} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one repeat, no cold builds")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    repeats = 1 if args.quick else args.repeats
+    sh(["bash", str(ROOT / "tests/infra/docker-engine.sh"), "start"], timeout=600)
+    base_image = sh(["bash", str(ROOT / "tests/infra/base-image.sh")])[1].strip().splitlines()[-1]
+    with tempfile.TemporaryDirectory(prefix="sm-template-bench-") as scratch_name:
+        scratch = Path(scratch_name)
+        print("bench: baking a project and building its image ...", flush=True)
+        project = Project(scratch, base_image)
+        project.make("build")
+        rows = [figure_rebuild(project, repeats, args.quick)]
+        print("bench: training ...", flush=True)
+        row, container_log = figure_train_local(project, repeats, scratch)
+        rows += [
+            row,
+            figure_help(project, repeats),
+            figure_remote_submit(project, repeats, scratch),
+            figure_image_size(project, args.quick),
+            figure_steps(project, container_log, scratch),
+        ]
+        project.make("clean")
+        sh(["docker", "rmi", "-f", "bench-cold:1", "bench-naive:1"], check=False)
+    report = table(rows)
+    print(report)
+    if not args.quick:
+        (ROOT / "bench" / "RESULTS.md").write_text(
+            f"# Benchmark results\n\n`python bench/run.py` on "
+            f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, {machine()}; "
+            f"median of {repeats} runs per figure, baselines measured in the same run.\n\n"
+            f"{report}\n"
+        )
+        print("bench: wrote bench/RESULTS.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
