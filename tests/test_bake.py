@@ -9,12 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from cookiecutter.main import cookiecutter
 from helpers import TEMPLATE_DIR, VENV_BIN
 
 EXPECTED_FILES = sorted(
     [
         ".cookiecutter.json",
+        ".github/workflows/ci.yml",
+        ".hadolint.yaml",
+        ".pre-commit-config.yaml",
         ".dockerignore",
         ".gitignore",
         "Dockerfile",
@@ -29,9 +33,11 @@ EXPECTED_FILES = sorted(
         "requirements.txt",
         "run_estimator.py",
         "sagemaker.yaml",
+        "scripts/metrics.py",
         "scripts/prepare_data.py",
         "tests/conftest.py",
         "tests/test_job_contract.py",
+        "tests/test_metrics.py",
         "tests/test_run_estimator.py",
         "tests/test_scale_out.py",
         "tests/test_train.py",
@@ -48,6 +54,7 @@ MAKE_TARGETS = [
     "train-remote",
     "test",
     "clean",
+    "metrics",
 ]
 
 REGIONS = {
@@ -102,7 +109,7 @@ def test_varied_answers_generate_a_clean_project_with_those_answers(tmp_path, an
     assert project.name == NAMES[answers["project_name"]]
     assert files_of(project) == EXPECTED_FILES
     for path in project.rglob("*"):
-        if path.is_file():
+        if path.is_file() and ".github" not in path.parts:  # workflows are copied as they are
             text = path.read_text(encoding="utf-8")
             assert "{{" not in text and "{%" not in text, f"unrendered Jinja in {path.name}"
     makefile = (project / "Makefile").read_text()
@@ -164,6 +171,41 @@ def test_the_makefile_takes_every_setting_from_the_command_line(default_project)
     )
     assert "--instance-count 3" in done.stdout
     assert '--hparams "epochs=2 learning-rate=0.01"' in done.stdout
+
+
+def test_the_ci_workflow_keeps_githubs_expressions_and_lints_tests_and_builds(default_project):
+    text = (default_project / ".github" / "workflows" / "ci.yml").read_text()
+    workflow = yaml.safe_load(text)
+    assert "${{ github.sha }}" in text  # not eaten by Jinja
+    assert set(workflow["jobs"]) == {"lint", "test", "build"}
+    steps = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
+    assert "ruff check ." in steps and "make test" in steps
+    assert any(step.startswith("make build") for step in steps)
+    uses = [step.get("uses", "") for step in workflow["jobs"]["lint"]["steps"]]
+    assert any(use.startswith("hadolint/hadolint-action@") for use in uses)
+
+
+def test_pre_commit_runs_ruff_and_hadolint_at_pinned_revisions(default_project):
+    config = yaml.safe_load((default_project / ".pre-commit-config.yaml").read_text())
+    hooks = {hook["id"]: repo["rev"] for repo in config["repos"] for hook in repo["hooks"]}
+    assert {"ruff", "ruff-format", "hadolint-docker"} <= set(hooks)
+    assert all(re.fullmatch(r"v\d+\.\d+\.\d+", rev) for rev in hooks.values())
+
+
+@pytest.mark.parametrize("accelerator", ["cpu", "gpu"])
+def test_the_dockerfile_passes_hadolint_and_the_code_passes_ruff_format(tmp_path, accelerator):
+    project = bake(tmp_path, accelerator=accelerator)
+    done = subprocess.run(
+        [str(VENV_BIN / "hadolint"), "Dockerfile"], cwd=project, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout
+    done = subprocess.run(
+        [str(VENV_BIN / "ruff"), "format", "--check", "--no-cache", "."],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout
 
 
 def test_the_fast_loop_settings_reach_the_launcher(default_project):

@@ -93,65 +93,144 @@ def saved_answers() -> dict:
 def build_parser() -> argparse.ArgumentParser:
     answers = saved_answers()
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
     parser.add_argument("mode", choices=["local", "remote"], help="where the job runs")
-    # Checked in check_arguments (after --skip-checks is known), not by argparse.
     parser.add_argument("--image", required=True, help="training image (local tag or ECR URI)")
-    parser.add_argument("--hparams", default="", metavar='"NAME=VALUE ..."',
-                        help="hyperparameters, e.g. \"epochs=2 learning-rate=0.001\"")
+    # --hparams is checked in check_arguments, once --skip-checks is known
+    parser.add_argument(
+        "--hparams",
+        default="",
+        metavar='"NAME=VALUE ..."',
+        help='hyperparameters, e.g. "epochs=2 learning-rate=0.001"',
+    )
     parser.add_argument("--instance-count", type=positive_int, default=1)
-    parser.add_argument("--instance-type", default=answers.get("instance_type", "ml.m5.large"),
-                        help="remote: the ml.* instance type (local mode runs on this machine)")
-    parser.add_argument("--role", default=answers.get("role_arn"),
-                        help="remote: IAM role ARN that SageMaker assumes")
-    parser.add_argument("--region", default=os.environ.get("AWS_REGION")
-                        or answers.get("aws_region"), help="remote: AWS region")
-    parser.add_argument("--s3-output-path", type=s3_uri, default=answers.get("s3_output_path"),
-                        help="remote: where SageMaker writes model.tar.gz")
-    parser.add_argument("--data-dir", type=Path, default=PROJECT_DIR / "data",
-                        help="folder with one sub-folder per channel (training, test)")
-    parser.add_argument("--data-s3", type=s3_uri, default=None,
-                        help="remote: S3 prefix holding the channels as sub-prefixes; "
-                             "default: upload --data-dir to <s3-output-path>/data")
-    parser.add_argument("--max-run", type=positive_int, default=24 * 3600, metavar="SECONDS",
-                        help="remote: stop the job after this many seconds (default one day)")
-    parser.add_argument("--outputs-dir", type=Path, default=PROJECT_DIR / "outputs",
-                        help="local: one folder per run, and 'latest' pointing at the newest")
-    parser.add_argument("--project-name", default=answers.get("project_name", PROJECT_DIR.name),
-                        help="value of the ProjectName tag on the job")
-    parser.add_argument("--base-job-name",
-                        default=answers.get("project_slug", PROJECT_DIR.name).replace("_", "-"))
-    parser.add_argument("--no-wait", action="store_true",
-                        help="remote: submit and return without streaming the logs")
-    parser.add_argument("--data-distribution", choices=DISTRIBUTIONS, default=DISTRIBUTIONS[0],
-                        help="remote, several hosts: every host gets all the data "
-                             "(FullyReplicated) or a share of the files (ShardedByS3Key)")
-    parser.add_argument("--spot", action="store_true",
-                        help="remote: managed spot training, resuming from checkpoints")
-    parser.add_argument("--max-wait", type=positive_int, default=None, metavar="SECONDS",
-                        help="remote, spot: give up after this long, waiting included "
-                             "(default twice --max-run; at least --max-run)")
-    parser.add_argument("--checkpoint-s3", type=s3_uri, default=None,
-                        help="remote: S3 prefix for checkpoints (default, with --spot: "
-                             "<s3-output-path>/checkpoints/<job>/)")
-    parser.add_argument("--checkpoint-dir", type=Path, default=PROJECT_DIR / "checkpoints",
-                        help="local: the project's checkpoint folder, mounted into the container")
-    parser.add_argument("--gpu", action="store_true",
-                        help="local: give the containers this machine's GPUs (local_gpu)")
-    parser.add_argument("--code-mount", action="store_true",
-                        help="local: mount code/ over the image's /opt/ml/code, so edits run "
-                             "without a rebuild")
-    parser.add_argument("--keep-alive", type=positive_int, default=None, metavar="SECONDS",
-                        help="remote: keep the instances warm this long after the job (a warm "
-                             "pool), so the next job starts in seconds")
-    parser.add_argument("--input-mode", choices=INPUT_MODES, default=INPUT_MODES[0],
-                        help="remote: File (download first), FastFile (stream on read) or "
-                             "Pipe (a FIFO; train.py reads files, so not for it as is)")
-    parser.add_argument("--skip-checks", action="store_true",
-                        help="send the job as given, without this launcher's checks of the "
-                             "hyperparameters and data (to see how train.py reports them)")
+    parser.add_argument(
+        "--instance-type",
+        default=answers.get("instance_type", "ml.m5.large"),
+        help="remote: the ml.* instance type (local mode runs on this machine)",
+    )
+    parser.add_argument(
+        "--role",
+        default=answers.get("role_arn"),
+        help="remote: IAM role ARN that SageMaker assumes",
+    )
+    parser.add_argument(
+        "--region",
+        default=os.environ.get("AWS_REGION") or answers.get("aws_region"),
+        help="remote: AWS region",
+    )
+    parser.add_argument(
+        "--s3-output-path",
+        type=s3_uri,
+        default=answers.get("s3_output_path"),
+        help="remote: where SageMaker writes model.tar.gz",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=PROJECT_DIR / "data",
+        help="folder with one sub-folder per channel (training, test)",
+    )
+    parser.add_argument(
+        "--data-s3",
+        type=s3_uri,
+        default=None,
+        help="remote: S3 prefix holding the channels as sub-prefixes; "
+        "default: upload --data-dir to <s3-output-path>/data",
+    )
+    parser.add_argument(
+        "--max-run",
+        type=positive_int,
+        default=24 * 3600,
+        metavar="SECONDS",
+        help="remote: stop the job after this many seconds (default one day)",
+    )
+    parser.add_argument(
+        "--outputs-dir",
+        type=Path,
+        default=PROJECT_DIR / "outputs",
+        help="local: one folder per run, and 'latest' pointing at the newest",
+    )
+    parser.add_argument(
+        "--project-name",
+        default=answers.get("project_name", PROJECT_DIR.name),
+        help="value of the ProjectName tag on the job",
+    )
+    parser.add_argument(
+        "--base-job-name", default=answers.get("project_slug", PROJECT_DIR.name).replace("_", "-")
+    )
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="remote: submit and return without streaming the logs",
+    )
+    parser.add_argument(
+        "--data-distribution",
+        choices=DISTRIBUTIONS,
+        default=DISTRIBUTIONS[0],
+        help="remote, several hosts: every host gets all the data "
+        "(FullyReplicated) or a share of the files (ShardedByS3Key)",
+    )
+    parser.add_argument(
+        "--spot",
+        action="store_true",
+        help="remote: managed spot training, resuming from checkpoints",
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=positive_int,
+        default=None,
+        metavar="SECONDS",
+        help="remote, spot: give up after this long, waiting included "
+        "(default twice --max-run; at least --max-run)",
+    )
+    parser.add_argument(
+        "--checkpoint-s3",
+        type=s3_uri,
+        default=None,
+        help="remote: S3 prefix for checkpoints (default, with --spot: "
+        "<s3-output-path>/checkpoints/<job>/)",
+    )
+    parser.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=PROJECT_DIR / "checkpoints",
+        help="local: the project's checkpoint folder, mounted into the container",
+    )
+    parser.add_argument(
+        "--gpu",
+        action="store_true",
+        help="local: give the containers this machine's GPUs (local_gpu)",
+    )
+    parser.add_argument(
+        "--code-mount",
+        action="store_true",
+        help="local: mount code/ over the image's /opt/ml/code, so edits run without a rebuild",
+    )
+    parser.add_argument(
+        "--keep-alive",
+        type=positive_int,
+        default=None,
+        metavar="SECONDS",
+        help="remote: keep the instances warm this long after the job (a warm "
+        "pool), so the next job starts in seconds",
+    )
+    parser.add_argument(
+        "--input-mode",
+        choices=INPUT_MODES,
+        default=INPUT_MODES[0],
+        help="remote: File (download first), FastFile (stream on read) or "
+        "Pipe (a FIFO; train.py reads files, so not for it as is)",
+    )
+    parser.add_argument(
+        "--skip-checks",
+        action="store_true",
+        help="send the job as given, without this launcher's checks of the "
+        "hyperparameters and data (to see how train.py reports them)",
+    )
     return parser
 
 
@@ -175,26 +254,39 @@ def check_arguments(args) -> None:
         if max_wait < args.max_run:
             raise LaunchError(
                 f"--max-wait {max_wait}s is shorter than --max-run {args.max_run}s; SageMaker "
-                f"counts the run inside the wait: use MAX_WAIT >= {args.max_run}")
+                f"counts the run inside the wait: use MAX_WAIT >= {args.max_run}"
+            )
         args.max_wait = max_wait
     elif args.max_wait:
         raise LaunchError("--max-wait only applies to spot jobs: add SPOT=1 (or --spot)")
     if args.mode == "local" and (args.keep_alive or args.input_mode != INPUT_MODES[0]):
-        raise LaunchError("KEEP_ALIVE and INPUT_MODE are settings of remote jobs; local runs "
-                          "start at once and read files")
+        raise LaunchError(
+            "KEEP_ALIVE and INPUT_MODE are settings of remote jobs; local runs "
+            "start at once and read files"
+        )
     if args.mode == "local" and args.data_distribution != DISTRIBUTIONS[0]:
-        raise LaunchError("local mode gives every host all the data; ShardedByS3Key is for "
-                          "remote jobs (SageMaker local mode supports FullyReplicated only)")
+        raise LaunchError(
+            "local mode gives every host all the data; ShardedByS3Key is for "
+            "remote jobs (SageMaker local mode supports FullyReplicated only)"
+        )
     shards = len(list((args.data_dir / "training").glob("*.npz")))
-    if (args.mode == "remote" and not args.data_s3 and args.data_distribution == DISTRIBUTIONS[1]
-            and shards % args.instance_count):
+    if (
+        args.mode == "remote"
+        and not args.data_s3
+        and args.data_distribution == DISTRIBUTIONS[1]
+        and shards % args.instance_count
+    ):
         raise LaunchError(
             f"ShardedByS3Key gives each of the {args.instance_count} hosts whole files, so "
             f"the {shards} file(s) in {args.data_dir / 'training'} must divide evenly among "
-            f"them: write them with make data SHARDS={args.instance_count}")
+            f"them: write them with make data SHARDS={args.instance_count}"
+        )
     if args.mode == "remote":
-        for option, value in (("--role", args.role), ("--region", args.region),
-                              ("--s3-output-path", args.s3_output_path)):
+        for option, value in (
+            ("--role", args.role),
+            ("--region", args.region),
+            ("--s3-output-path", args.s3_output_path),
+        ):
             if not value:
                 raise LaunchError(f"{option} is required for remote jobs")
         if not args.instance_type.startswith("ml."):
@@ -217,10 +309,14 @@ def unique_job_base(base_job_name: str) -> str:
 def compose_command() -> list[str]:
     """The same choice SageMaker local mode makes: `docker compose` v2+, else docker-compose."""
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        out = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True,
-                             text=True, timeout=30)
-        if out.returncode == 0 and out.stdout.strip().lstrip("v")[:1].isdigit() \
-                and int(out.stdout.strip().lstrip("v").split(".")[0]) >= 2:
+        out = subprocess.run(
+            ["docker", "compose", "version", "--short"], capture_output=True, text=True, timeout=30
+        )
+        if (
+            out.returncode == 0
+            and out.stdout.strip().lstrip("v")[:1].isdigit()
+            and int(out.stdout.strip().lstrip("v").split(".")[0]) >= 2
+        ):
             return ["docker", "compose"]
     return ["docker-compose"]
 
@@ -228,8 +324,9 @@ def compose_command() -> list[str]:
 def run_quietly(command: list[str], what: str) -> None:
     """Run a housekeeping command; report a failure as a warning, never raise."""
     try:
-        done = subprocess.run(command, capture_output=True, text=True,
-                              timeout=DOCKER_TIMEOUT_SECONDS)
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=DOCKER_TIMEOUT_SECONDS
+        )
         if done.returncode != 0:
             log.warning("warning: %s failed: %s", what, done.stderr.strip()[-300:])
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -241,9 +338,22 @@ def reclaim_ownership(folder: Path, image: str) -> None:
     Give it back to the user, with the training image itself (no sudo needed)."""
     if os.geteuid() == 0 or all(p.stat().st_uid == os.geteuid() for p in folder.rglob("*")):
         return
-    run_quietly(["docker", "run", "--rm", "--entrypoint", "chown", "-v", f"{folder}:/run-dir",
-                 image, "-R", f"{os.geteuid()}:{os.getegid()}", "/run-dir"],
-                f"giving {folder} back to you (sudo chown -R $USER {folder} does it too)")
+    run_quietly(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--entrypoint",
+            "chown",
+            "-v",
+            f"{folder}:/run-dir",
+            image,
+            "-R",
+            f"{os.geteuid()}:{os.getegid()}",
+            "/run-dir",
+        ],
+        f"giving {folder} back to you (sudo chown -R $USER {folder} does it too)",
+    )
 
 
 def job_name_of(run_root: Path) -> str | None:
@@ -276,8 +386,15 @@ def tidy_run_folder(run_root: Path) -> None:
     for name in ("model.tar.gz", "output.tar.gz"):
         if (compressed / name).is_file():
             (compressed / name).replace(run_root / name)
-    for leftover in ["compressed_artifacts", "artifacts", "model", "output", "input", "shared",
-                     *(p.name for p in run_root.glob("algo-*"))]:
+    for leftover in [
+        "compressed_artifacts",
+        "artifacts",
+        "model",
+        "output",
+        "input",
+        "shared",
+        *(p.name for p in run_root.glob("algo-*")),
+    ]:
         shutil.rmtree(run_root / leftover, ignore_errors=True)
 
 
@@ -310,8 +427,9 @@ def run_identity(args) -> str:
     """A short hash of what makes two local runs the same run: the image, the
     hyperparameters, the host count and the data. Only the same run resumes from a
     checkpoint; a run with other settings starts afresh in a folder of its own."""
-    data = sorted((str(p.relative_to(args.data_dir)), p.stat().st_size)
-                  for p in args.data_dir.rglob("*.npz"))
+    data = sorted(
+        (str(p.relative_to(args.data_dir)), p.stat().st_size) for p in args.data_dir.rglob("*.npz")
+    )
     identity = json.dumps([args.image, args.hparams, args.instance_count, data], sort_keys=True)
     return hashlib.sha256(identity.encode()).hexdigest()[:12]
 
@@ -330,17 +448,21 @@ def run_local(args) -> int:
     if args.code_mount:
         # SageMaker local mode mounts a file:// submit directory at /opt/ml/code, and the
         # toolkit runs sagemaker_program from there: the code of this checkout, not the image's.
-        hyperparameters.update(sagemaker_submit_directory=(PROJECT_DIR / "code").as_uri(),
-                               sagemaker_program="train.py")
-        print(f"code mount ON: {PROJECT_DIR / 'code'} is mounted over /opt/ml/code; edits run "
-              f"without make build (the image {args.image} supplies only the packages)")
+        hyperparameters.update(
+            sagemaker_submit_directory=(PROJECT_DIR / "code").as_uri(), sagemaker_program="train.py"
+        )
+        print(
+            f"code mount ON: {PROJECT_DIR / 'code'} is mounted over /opt/ml/code; edits run "
+            f"without make build (the image {args.image} supplies only the packages)"
+        )
     trainer = ModelTrainer(
         training_mode=Mode.LOCAL_CONTAINER,
         local_container_root=str(run_root),
         training_image=args.image,
         base_job_name=base,
-        compute=Compute(instance_type="local_gpu" if args.gpu else "local",
-                        instance_count=args.instance_count),
+        compute=Compute(
+            instance_type="local_gpu" if args.gpu else "local", instance_count=args.instance_count
+        ),
         hyperparameters=hyperparameters,
         environment={"CHECKPOINT_DIR": f"/opt/ml/input/data/{LOCAL_CHECKPOINT_CHANNEL}"},
     )
@@ -349,8 +471,9 @@ def run_local(args) -> int:
         for name in CHANNELS
         if (args.data_dir / name).is_dir()
     ] + [InputData(channel_name=LOCAL_CHECKPOINT_CHANNEL, data_source=str(checkpoints))]
-    print(f"checkpoints: {checkpoints} (an interrupted run resumes from here; "
-          f"make clean removes it)")
+    print(
+        f"checkpoints: {checkpoints} (an interrupted run resumes from here; make clean removes it)"
+    )
     error = None
     real_stdout = sys.stdout
     sys.stdout = Tee(real_stdout, run_root / "train.log")
@@ -361,8 +484,17 @@ def run_local(args) -> int:
     finally:
         sys.stdout.flush()
         sys.stdout = real_stdout
-        run_quietly([*compose_command(), "-f", str(run_root / "docker-compose.yaml"), "down",
-                     "--timeout", "10"], "removing the run's containers")
+        run_quietly(
+            [
+                *compose_command(),
+                "-f",
+                str(run_root / "docker-compose.yaml"),
+                "down",
+                "--timeout",
+                "10",
+            ],
+            "removing the run's containers",
+        )
         reclaim_ownership(run_root, args.image)
         reclaim_ownership(checkpoints, args.image)
     job_name = job_name_of(run_root) or base
@@ -378,8 +510,10 @@ def run_local(args) -> int:
         if "SIGTERM" in reason or isinstance(error, KeyboardInterrupt):
             print("The same command resumes it from its checkpoint.")
         return 1
-    print(f"\nTraining job {job_name} completed.\nmodel: {run_folder / 'model.tar.gz'}\n"
-          f"log:   {run_folder / 'train.log'}  (outputs/latest points here)")
+    print(
+        f"\nTraining job {job_name} completed.\nmodel: {run_folder / 'model.tar.gz'}\n"
+        f"log:   {run_folder / 'train.log'}  (outputs/latest points here)"
+    )
     return 0
 
 
@@ -393,9 +527,13 @@ def aws_session(region: str):
     import botocore.session
 
     core = botocore.session.get_session()
-    core.set_default_client_config(botocore.config.Config(
-        connect_timeout=AWS_CONNECT_TIMEOUT_SECONDS, read_timeout=AWS_READ_TIMEOUT_SECONDS,
-        retries={"max_attempts": 3, "mode": "standard"}))
+    core.set_default_client_config(
+        botocore.config.Config(
+            connect_timeout=AWS_CONNECT_TIMEOUT_SECONDS,
+            read_timeout=AWS_READ_TIMEOUT_SECONDS,
+            retries={"max_attempts": 3, "mode": "standard"},
+        )
+    )
     return boto3.Session(botocore_session=core, region_name=region)
 
 
@@ -403,7 +541,7 @@ def upload_channels(session, data_dir: Path, destination: str) -> str:
     """Make <destination>/<channel>/ hold exactly data_dir/<channel>/ (files left there by
     an earlier upload are removed: a job would read them too); return destination."""
     s3 = session.client("s3")
-    bucket, _, prefix = destination[len("s3://"):].partition("/")
+    bucket, _, prefix = destination[len("s3://") :].partition("/")
     for channel in CHANNELS:
         channel_prefix = "/".join(filter(None, [prefix, channel])) + "/"
         uploaded = set()
@@ -413,17 +551,17 @@ def upload_channels(session, data_dir: Path, destination: str) -> str:
                 print(f"uploading {path} to s3://{bucket}/{key}")
                 s3.upload_file(str(path), bucket, key)
                 uploaded.add(key)
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket,
-                                                                 Prefix=channel_prefix):
-            for stale in [o["Key"] for o in page.get("Contents", [])
-                          if o["Key"] not in uploaded]:
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=channel_prefix
+        ):
+            for stale in [o["Key"] for o in page.get("Contents", []) if o["Key"] not in uploaded]:
                 print(f"removing s3://{bucket}/{stale} (not in {data_dir / channel})")
                 s3.delete_object(Bucket=bucket, Key=stale)
     return destination
 
 
 def s3_prefix_has_objects(session, uri: str) -> bool:
-    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    bucket, _, prefix = uri[len("s3://") :].partition("/")
     listing = session.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
     return listing.get("KeyCount", 0) > 0
 
@@ -443,30 +581,49 @@ def run_remote(args) -> int:
     from sagemaker.train.model_trainer import Mode, ModelTrainer
 
     session = aws_session(args.region)
-    data_s3 = args.data_s3 or upload_channels(session, args.data_dir,
-                                              f"{args.s3_output_path}/data")
-    names = [n for n in CHANNELS if (args.data_dir / n).is_dir()] if not args.data_s3 else [
-        n for n in CHANNELS if n == "training" or s3_prefix_has_objects(session, f"{data_s3}/{n}/")]
-    channels = [InputData(channel_name=name, data_source=S3DataSource(
-        s3_data_type="S3Prefix", s3_uri=f"{data_s3}/{name}/",
-        s3_data_distribution_type=args.data_distribution)) for name in names]
+    data_s3 = args.data_s3 or upload_channels(session, args.data_dir, f"{args.s3_output_path}/data")
+    names = (
+        [n for n in CHANNELS if (args.data_dir / n).is_dir()]
+        if not args.data_s3
+        else [
+            n
+            for n in CHANNELS
+            if n == "training" or s3_prefix_has_objects(session, f"{data_s3}/{n}/")
+        ]
+    )
+    channels = [
+        InputData(
+            channel_name=name,
+            data_source=S3DataSource(
+                s3_data_type="S3Prefix",
+                s3_uri=f"{data_s3}/{name}/",
+                s3_data_distribution_type=args.data_distribution,
+            ),
+        )
+        for name in names
+    ]
     base = unique_job_base(args.base_job_name)
     checkpoint_s3 = args.checkpoint_s3 or (
-        f"{args.s3_output_path}/checkpoints/{base}" if args.spot else None)
+        f"{args.s3_output_path}/checkpoints/{base}" if args.spot else None
+    )
     trainer = ModelTrainer(
         training_mode=Mode.SAGEMAKER_TRAINING_JOB,
         sagemaker_session=Session(boto_session=session),
         role=args.role,
         training_image=args.image,
         base_job_name=base,
-        compute=Compute(instance_type=args.instance_type, instance_count=args.instance_count,
-                        enable_managed_spot_training=args.spot or None,
-                        keep_alive_period_in_seconds=args.keep_alive),
+        compute=Compute(
+            instance_type=args.instance_type,
+            instance_count=args.instance_count,
+            enable_managed_spot_training=args.spot or None,
+            keep_alive_period_in_seconds=args.keep_alive,
+        ),
         training_input_mode=args.input_mode,
-        stopping_condition=StoppingCondition(max_runtime_in_seconds=args.max_run,
-                                             max_wait_time_in_seconds=args.max_wait),
-        checkpoint_config=checkpoint_s3 and CheckpointConfig(
-            s3_uri=f"{checkpoint_s3}/", local_path=REMOTE_CHECKPOINT_DIR),
+        stopping_condition=StoppingCondition(
+            max_runtime_in_seconds=args.max_run, max_wait_time_in_seconds=args.max_wait
+        ),
+        checkpoint_config=checkpoint_s3
+        and CheckpointConfig(s3_uri=f"{checkpoint_s3}/", local_path=REMOTE_CHECKPOINT_DIR),
         output_data_config=OutputDataConfig(s3_output_path=args.s3_output_path),
         hyperparameters=args.hparams,
         tags=[Tag(key="ProjectName", value=args.project_name)],
@@ -479,9 +636,11 @@ def run_remote(args) -> int:
         job = getattr(trainer, "_latest_training_job", None)
         if job is None:
             raise
-        print(f"\nstopped waiting; job {job.training_job_name} goes on (and is billed). Stop it "
-              f"with: aws sagemaker stop-training-job --region {args.region} "
-              f"--training-job-name {job.training_job_name}")
+        print(
+            f"\nstopped waiting; job {job.training_job_name} goes on (and is billed). Stop it "
+            f"with: aws sagemaker stop-training-job --region {args.region} "
+            f"--training-job-name {job.training_job_name}"
+        )
         return 130
     except Exception as error:  # the SDK raises its own types on a failed job; describe says why
         if getattr(trainer, "_latest_training_job", None) is None:
@@ -516,7 +675,9 @@ def explain(error: Exception) -> str:
         if code in ("ExpiredToken", "ExpiredTokenException", "RequestExpired"):
             return "your AWS credentials have expired; refresh them (aws sso login) and retry"
         if code == "NoSuchBucket":
-            return f"the S3 bucket does not exist ({message}); create it with: aws s3 mb s3://BUCKET"
+            return (
+                f"the S3 bucket does not exist ({message}); create it with: aws s3 mb s3://BUCKET"
+            )
         return f"AWS refused the request: {code}: {message}"
     return f"{name}: {error}"
 

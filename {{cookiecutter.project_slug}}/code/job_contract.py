@@ -19,7 +19,6 @@ HYPERPARAMETERS = {
 }
 
 
-
 def coerce_hyperparameter(name: str, raw) -> int | float:
     """The typed value of one hyperparameter, from any form SageMaker may pass it in:
     3, "3", "3.0", '"3"' (JSON-encoded), "1e-3". Raises ValueError with a one-line

@@ -75,8 +75,10 @@ def load_channel(name: str, required: bool) -> tuple[np.ndarray, np.ndarray] | N
     env_name = f"SM_CHANNEL_{name.upper()}"
     folder = os.environ.get(env_name)
     if folder and Path(f"{folder}_0").is_fifo():
-        raise JobError(f"channel '{name}' arrives in Pipe mode (a stream), but train.py reads "
-                       "files: use INPUT_MODE=File or FastFile")
+        raise JobError(
+            f"channel '{name}' arrives in Pipe mode (a stream), but train.py reads "
+            "files: use INPUT_MODE=File or FastFile"
+        )
     if not folder or not Path(folder).is_dir():
         if not required:
             return None
@@ -132,8 +134,12 @@ def distribution_plan(hosts: list[str], current_host: str, num_gpus: int) -> dic
             "cluster": {"worker": [f"{host}:{WORKER_PORT}" for host in hosts]},
             "task": {"type": "worker", "index": index},
         }
-        return {"strategy": "multi-worker", "is_chief": index == 0, "worker_index": index,
-                "tf_config": tf_config}
+        return {
+            "strategy": "multi-worker",
+            "is_chief": index == 0,
+            "worker_index": index,
+            "tf_config": tf_config,
+        }
     strategy = "mirrored" if num_gpus > 1 else "default"
     return {"strategy": strategy, "is_chief": True, "worker_index": 0, "tf_config": None}
 
@@ -149,8 +155,11 @@ def make_strategy(plan: dict):
         os.environ["TF_CONFIG"] = json.dumps(plan["tf_config"])
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         workers = plan["tf_config"]["cluster"]["worker"]
-        print(f"cluster: worker {plan['worker_index']} of {len(workers)} "
-              f"({', '.join(workers)}), {strategy.num_replicas_in_sync} replicas", flush=True)
+        print(
+            f"cluster: worker {plan['worker_index']} of {len(workers)} "
+            f"({', '.join(workers)}), {strategy.num_replicas_in_sync} replicas",
+            flush=True,
+        )
         return strategy
     if plan["strategy"] == "mirrored":
         strategy = tf.distribute.MirroredStrategy()
@@ -184,16 +193,22 @@ def as_dataset(x, y, batch_size: int, seed: int, shuffle: bool, own_shard_of: in
     policy = tf.data.experimental.AutoShardPolicy
     if own_shard_of > 1:
         if batch_size % own_shard_of:
-            raise JobError(f"batch-size {batch_size} must be a multiple of the {own_shard_of} "
-                           "hosts when each host has its own shard of the data")
+            raise JobError(
+                f"batch-size {batch_size} must be a multiple of the {own_shard_of} "
+                "hosts when each host has its own shard of the data"
+            )
         share = batch_size // own_shard_of
         if len(x) < share:
-            raise JobError(f"this host's shard has {len(x)} examples, fewer than one step "
-                           f"({share}); use fewer shards or a smaller batch-size")
+            raise JobError(
+                f"this host's shard has {len(x)} examples, fewer than one step "
+                f"({share}); use fewer shards or a smaller batch-size"
+            )
 
         def tile(images, labels):
-            return (tf.tile(images, [own_shard_of] + [1] * (len(images.shape) - 1)),
-                    tf.tile(labels, [own_shard_of]))
+            return (
+                tf.tile(images, [own_shard_of] + [1] * (len(images.shape) - 1)),
+                tf.tile(labels, [own_shard_of]),
+            )
 
         dataset = dataset.repeat().batch(share, drop_remainder=True).map(tile)
         options.experimental_distribute.auto_shard_policy = policy.OFF
@@ -246,13 +261,19 @@ def metric_printer(checkpoint_dir: Path):
             if self.first_epoch is None:
                 self.first_epoch = epoch
                 if epoch > 0:
-                    print(f"resumed from the checkpoint in {checkpoint_dir}: "
-                          f"epochs 1-{epoch} were done, starting at epoch {epoch + 1}", flush=True)
+                    print(
+                        f"resumed from the checkpoint in {checkpoint_dir}: "
+                        f"epochs 1-{epoch} were done, starting at epoch {epoch + 1}",
+                        flush=True,
+                    )
 
         def on_epoch_end(self, epoch, logs=None):
             seconds, steps = time.perf_counter() - self.started, self.params.get("steps") or 0
-            print(f"epoch {epoch + 1}: {steps} steps in {seconds:.3f} s "
-                  f"({steps / max(seconds, 1e-9):.1f} steps/s)", flush=True)
+            print(
+                f"epoch {epoch + 1}: {steps} steps in {seconds:.3f} s "
+                f"({steps / max(seconds, 1e-9):.1f} steps/s)",
+                flush=True,
+            )
             for key, name in names.items():
                 if logs and key in logs:
                     print(format_metric(name, logs[key], epoch=epoch + 1), flush=True)
@@ -277,8 +298,10 @@ def stop_on_sigterm():
 
         def on_train_batch_end(self, batch, logs=None):
             if self.requested:
-                raise Interrupted("interrupted by SIGTERM; the last completed epoch is in the "
-                                  "checkpoint, where the next start of this job resumes")
+                raise Interrupted(
+                    "interrupted by SIGTERM; the last completed epoch is in the "
+                    "checkpoint, where the next start of this job resumes"
+                )
 
     return StopOnSigterm()
 
@@ -294,23 +317,41 @@ def train(hp: dict) -> Path | None:
     test = load_channel("test", required=False)
     print(f"training on {len(x_train)} examples of shape {x_train.shape[1:]}", flush=True)
     batch, seed, hosts = hp["batch-size"], hp["seed"], len(plan_hosts(plan))
-    training, steps = as_dataset(x_train, y_train, batch, seed, shuffle=True,
-                                 own_shard_of=hosts if data_is_sharded_by_host("training") else 0)
+    training, steps = as_dataset(
+        x_train,
+        y_train,
+        batch,
+        seed,
+        shuffle=True,
+        own_shard_of=hosts if data_is_sharded_by_host("training") else 0,
+    )
     validation, validation_steps = None, None
     if test is not None:
         validation, validation_steps = as_dataset(
-            *test, batch, seed, shuffle=False,
-            own_shard_of=hosts if data_is_sharded_by_host("test") else 0)
+            *test,
+            batch,
+            seed,
+            shuffle=False,
+            own_shard_of=hosts if data_is_sharded_by_host("test") else 0,
+        )
     with strategy.scope():
         model = build_model(x_train.shape[1:], hp["learning-rate"])
     checkpoint_dir = Path(os.environ.get("CHECKPOINT_DIR", "/opt/ml/checkpoints"))
-    callbacks = [keras.callbacks.BackupAndRestore(str(checkpoint_dir / "backup")),
-                 stop_on_sigterm()]
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(checkpoint_dir / "backup")),
+        stop_on_sigterm(),
+    ]
     if plan["is_chief"]:
         callbacks.append(metric_printer(checkpoint_dir))
-    model.fit(training, epochs=hp["epochs"], steps_per_epoch=steps, validation_data=validation,
-              validation_steps=validation_steps, callbacks=callbacks,
-              verbose=2 if plan["is_chief"] else 0)
+    model.fit(
+        training,
+        epochs=hp["epochs"],
+        steps_per_epoch=steps,
+        validation_data=validation,
+        validation_steps=validation_steps,
+        callbacks=callbacks,
+        verbose=2 if plan["is_chief"] else 0,
+    )
     if test is not None:
         loss, accuracy = model.evaluate(validation, steps=validation_steps, verbose=0)
         if plan["is_chief"]:

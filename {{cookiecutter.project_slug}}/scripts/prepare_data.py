@@ -74,8 +74,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=["mnist", "digits"], default="mnist")
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
-    parser.add_argument("--shards", type=int, default=1,
-                        help="files per channel (for ShardedByS3Key: at least the host count)")
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help="files per channel (for ShardedByS3Key: at least the host count)",
+    )
     args = parser.parse_args(argv)
     if args.shards < 1:
         parser.error(f"--shards {args.shards}: give a whole number >= 1")

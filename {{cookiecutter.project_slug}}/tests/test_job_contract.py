@@ -31,8 +31,14 @@ def test_an_unknown_metric_name_cannot_be_printed():
 
 @pytest.mark.parametrize(
     "name, raw, expected",
-    [("epochs", "3", 3), ("epochs", 3, 3), ("epochs", "3.0", 3), ("epochs", '"3"', 3),
-     ("learning-rate", "1e-3", 0.001), ("batch-size", " 64 ", 64)],
+    [
+        ("epochs", "3", 3),
+        ("epochs", 3, 3),
+        ("epochs", "3.0", 3),
+        ("epochs", '"3"', 3),
+        ("learning-rate", "1e-3", 0.001),
+        ("batch-size", " 64 ", 64),
+    ],
 )
 def test_hyperparameters_accept_the_forms_sagemaker_passes(name, raw, expected):
     assert job_contract.coerce_hyperparameter(name, raw) == expected
@@ -40,9 +46,14 @@ def test_hyperparameters_accept_the_forms_sagemaker_passes(name, raw, expected):
 
 @pytest.mark.parametrize(
     "name, raw, message",
-    [("epochs", "2.5", "not a whole number"), ("epochs", "0", ">= 1"),
-     ("learning-rate", "0", "> 0"), ("learning-rate", "nan", "finite"),
-     ("batch-size", "many", "not a number"), ("epoch", "3", "unknown hyperparameter")],
+    [
+        ("epochs", "2.5", "not a whole number"),
+        ("epochs", "0", ">= 1"),
+        ("learning-rate", "0", "> 0"),
+        ("learning-rate", "nan", "finite"),
+        ("batch-size", "many", "not a number"),
+        ("epoch", "3", "unknown hyperparameter"),
+    ],
 )
 def test_bad_hyperparameters_are_rejected_with_a_reason_naming_them(name, raw, message):
     with pytest.raises(ValueError, match=re.escape(message)) as caught:

@@ -11,16 +11,28 @@ import run_estimator
 
 
 def launcher(*args, timeout=60):
-    return subprocess.run([sys.executable, str(PROJECT_DIR / "run_estimator.py"), *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=PROJECT_DIR)
+    return subprocess.run(
+        [sys.executable, str(PROJECT_DIR / "run_estimator.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=PROJECT_DIR,
+    )
 
 
 def test_help_answers_without_importing_the_sagemaker_sdk():
     done = subprocess.run(
-        [sys.executable, "-c",
-         "import sys, run_estimator; run_estimator.build_parser().format_help();"
-         "print('sagemaker' in sys.modules)"],
-        capture_output=True, text=True, cwd=PROJECT_DIR, timeout=60)
+        [
+            sys.executable,
+            "-c",
+            "import sys, run_estimator; run_estimator.build_parser().format_help();"
+            "print('sagemaker' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR,
+        timeout=60,
+    )
     assert done.stdout.strip() == "False"
     assert launcher("--help").returncode == 0
 
@@ -28,15 +40,28 @@ def test_help_answers_without_importing_the_sagemaker_sdk():
 def test_hyperparameters_are_parsed_into_typed_values(tmp_path):
     (tmp_path / "training").mkdir()
     args = run_estimator.build_parser().parse_args(
-        ["local", "--image", "x:1", "--hparams", "epochs=2 learning-rate=0.001 batch-size=32",
-         "--data-dir", str(tmp_path)])
+        [
+            "local",
+            "--image",
+            "x:1",
+            "--hparams",
+            "epochs=2 learning-rate=0.001 batch-size=32",
+            "--data-dir",
+            str(tmp_path),
+        ]
+    )
     run_estimator.check_arguments(args)
     assert args.hparams == {"epochs": 2, "learning-rate": 0.001, "batch-size": 32}
 
 
-@pytest.mark.parametrize("hparams, message", [
-    ("epochs=two", "not a number"), ("epoch=2", "unknown hyperparameter"),
-    ("epochs", "not name=value")])
+@pytest.mark.parametrize(
+    "hparams, message",
+    [
+        ("epochs=two", "not a number"),
+        ("epoch=2", "unknown hyperparameter"),
+        ("epochs", "not name=value"),
+    ],
+)
 def test_a_bad_hyperparameter_is_a_one_line_error_without_a_traceback(hparams, message):
     done = launcher("local", "--image", "x:1", "--hparams", hparams)
     assert done.returncode == 2
@@ -45,8 +70,19 @@ def test_a_bad_hyperparameter_is_a_one_line_error_without_a_traceback(hparams, m
 
 def test_a_remote_job_without_a_role_says_which_option_is_missing(tmp_path):
     (tmp_path / "training").mkdir()
-    done = launcher("remote", "--image", "x:1", "--role", "", "--region", "us-east-1",
-                    "--s3-output-path", "s3://b/p", "--data-dir", str(tmp_path))
+    done = launcher(
+        "remote",
+        "--image",
+        "x:1",
+        "--role",
+        "",
+        "--region",
+        "us-east-1",
+        "--s3-output-path",
+        "s3://b/p",
+        "--data-dir",
+        str(tmp_path),
+    )
     assert done.returncode == 2 and "--role is required" in done.stderr
 
 
@@ -71,9 +107,20 @@ def test_job_names_are_unique_and_valid_for_sagemaker_even_from_long_underscored
 def remote(*args, tmp_path):
     (tmp_path / "training").mkdir(exist_ok=True)
     (tmp_path / "training" / "data.npz").touch()
-    return launcher("remote", "--image", "x:1", "--role", "arn:aws:iam::123456789012:role/r",
-                    "--region", "us-east-1", "--s3-output-path", "s3://b/p",
-                    "--data-dir", str(tmp_path), *args)
+    return launcher(
+        "remote",
+        "--image",
+        "x:1",
+        "--role",
+        "arn:aws:iam::123456789012:role/r",
+        "--region",
+        "us-east-1",
+        "--s3-output-path",
+        "s3://b/p",
+        "--data-dir",
+        str(tmp_path),
+        *args,
+    )
 
 
 def test_a_spot_max_wait_shorter_than_the_max_run_is_refused_with_the_fix(tmp_path):
@@ -87,8 +134,9 @@ def test_max_wait_without_spot_says_to_turn_spot_on(tmp_path):
 
 
 def test_sharding_by_s3_key_needs_a_file_per_host(tmp_path):
-    done = remote("--instance-count", "2", "--data-distribution", "ShardedByS3Key",
-                  tmp_path=tmp_path)
+    done = remote(
+        "--instance-count", "2", "--data-distribution", "ShardedByS3Key", tmp_path=tmp_path
+    )
     assert done.returncode == 2 and "make data SHARDS=2" in done.stderr
 
 
@@ -99,7 +147,8 @@ def test_local_mode_refuses_sharding_by_s3_key():
 
 def test_skip_checks_passes_hyperparameters_through_as_text():
     args = run_estimator.build_parser().parse_args(
-        ["local", "--image", "x:1", "--skip-checks", "--hparams", "epochs=zero"])
+        ["local", "--image", "x:1", "--skip-checks", "--hparams", "epochs=zero"]
+    )
     run_estimator.check_arguments(args)
     assert args.hparams == {"epochs": "zero"}
 

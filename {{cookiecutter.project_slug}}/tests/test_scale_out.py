@@ -29,9 +29,13 @@ def test_several_hosts_form_one_cluster_and_only_the_first_is_chief():
     assert [p["strategy"] for p in plans] == ["multi-worker"] * 3
     assert [p["is_chief"] for p in plans] == [True, False, False]
     assert [p["tf_config"]["task"] for p in plans] == [
-        {"type": "worker", "index": i} for i in range(3)]
+        {"type": "worker", "index": i} for i in range(3)
+    ]
     assert plans[1]["tf_config"]["cluster"]["worker"] == [
-        "algo-1:2222", "algo-2:2222", "algo-3:2222"]
+        "algo-1:2222",
+        "algo-2:2222",
+        "algo-3:2222",
+    ]
 
 
 def test_a_host_outside_the_cluster_is_a_failure_reason():
@@ -44,7 +48,8 @@ def test_the_cluster_comes_from_sm_variables_or_else_resourceconfig(opt_ml, monk
     config = opt_ml / "input" / "config"
     config.mkdir(parents=True)
     (config / "resourceconfig.json").write_text(
-        json.dumps({"current_host": "algo-2", "hosts": ["algo-2", "algo-1"]}))
+        json.dumps({"current_host": "algo-2", "hosts": ["algo-2", "algo-1"]})
+    )
     assert train.sagemaker_cluster() == (["algo-1", "algo-2"], "algo-2", 0)
     monkeypatch.setenv("SM_HOSTS", '["algo-1","algo-2","algo-3"]')
     monkeypatch.setenv("SM_CURRENT_HOST", "algo-3")
@@ -54,16 +59,19 @@ def test_the_cluster_comes_from_sm_variables_or_else_resourceconfig(opt_ml, monk
 
 def test_data_sharded_by_s3_key_is_not_sharded_again(monkeypatch):
     assert not train.data_is_sharded_by_host("training")
-    monkeypatch.setenv("SM_INPUT_DATA_CONFIG",
-                       json.dumps({"training": {"S3DistributionType": "ShardedByS3Key"}}))
+    monkeypatch.setenv(
+        "SM_INPUT_DATA_CONFIG", json.dumps({"training": {"S3DistributionType": "ShardedByS3Key"}})
+    )
     assert train.data_is_sharded_by_host("training")
     assert not train.data_is_sharded_by_host("test")
 
 
 def test_prepare_data_writes_shards_that_hold_every_example_once(tmp_path):
     assert prepare_data.main(["--dataset", "digits", "--data-dir", str(tmp_path)]) == 0
-    assert prepare_data.main(["--dataset", "digits", "--data-dir", str(tmp_path),
-                              "--shards", "3"]) == 0
+    assert (
+        prepare_data.main(["--dataset", "digits", "--data-dir", str(tmp_path), "--shards", "3"])
+        == 0
+    )
     files = sorted((tmp_path / "training").glob("*.npz"))
     assert [f.name for f in files] == [f"data-0000{i}-of-00003.npz" for i in range(3)]
     counts = [len(np.load(f)["y"]) for f in files]
@@ -73,8 +81,7 @@ def test_prepare_data_writes_shards_that_hold_every_example_once(tmp_path):
 def test_a_host_with_its_own_shard_keeps_its_own_examples_in_every_global_batch():
     x = np.arange(40, dtype="float32").reshape(10, 2, 2)
     y = np.arange(10)
-    dataset, steps = train.as_dataset(x, y, batch_size=8, seed=0, shuffle=False,
-                                      own_shard_of=2)
+    dataset, steps = train.as_dataset(x, y, batch_size=8, seed=0, shuffle=False, own_shard_of=2)
     assert steps == 2  # 10 examples, 4 of them a step on this host
     images, labels = next(iter(dataset))
     # tf.distribute gives worker i slice i of each batch of 8: both slices are ours
@@ -84,15 +91,20 @@ def test_a_host_with_its_own_shard_keeps_its_own_examples_in_every_global_batch(
 
 def test_a_batch_that_does_not_divide_among_the_hosts_is_a_failure_reason():
     with pytest.raises(train.JobError, match="multiple of the 3 hosts"):
-        train.as_dataset(np.zeros((9, 2)), np.zeros(9), batch_size=8, seed=0, shuffle=False,
-                         own_shard_of=3)
+        train.as_dataset(
+            np.zeros((9, 2)), np.zeros(9), batch_size=8, seed=0, shuffle=False, own_shard_of=3
+        )
 
 
 def run_train(opt_ml, *args):
     """train.py as its own process, as the toolkit runs it."""
-    return subprocess.Popen([sys.executable, "-u", str(PROJECT_DIR / "code" / "train.py"), *args],
-                            env=os.environ.copy(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-u", str(PROJECT_DIR / "code" / "train.py"), *args],
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_sigterm_stops_after_the_step_and_the_next_run_resumes_from_the_checkpoint(opt_ml):

@@ -76,8 +76,11 @@ def test_an_empty_training_channel_is_named_in_the_failure_reason(opt_ml):
 def test_labels_outside_the_ten_classes_are_a_failure_reason(opt_ml):
     import numpy as np
 
-    np.savez(opt_ml / "input" / "data" / "training" / "data.npz",
-             x=np.zeros((4, 8, 8), "uint8"), y=np.array([0, 1, 2, 11], "uint8"))
+    np.savez(
+        opt_ml / "input" / "data" / "training" / "data.npz",
+        x=np.zeros((4, 8, 8), "uint8"),
+        y=np.array([0, 1, 2, 11], "uint8"),
+    )
     assert train.main(["--epochs", "1"]) == 1
     assert "labels must be 0..9" in failure_reason(opt_ml)
 
