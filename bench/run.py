@@ -161,7 +161,9 @@ def figure_rebuild(project: Project, repeats: int, quick: bool) -> dict:
     for n in range(repeats):
         before = project.image()
         project.edit_code(n)
-        seconds, _ = project.make("build")
+        seconds, output = project.make("build")
+        if "building " not in output:
+            sys.exit(f"bench: the edit did not trigger a build:\n{output}")
         times.append(seconds)
         old, new = project.layers(before), project.layers(project.image())
         only_code_layer &= old[:-1] == new[:-1] and old[-1] != new[-1]
@@ -186,7 +188,15 @@ def figure_train_local(project: Project, repeats: int, scratch: Path) -> tuple[d
 
     def bare() -> float:
         tree = project.opt_ml_tree(scratch / "opt-ml")
-        seconds, log = sh(["docker", "run", "--rm", "-v", f"{tree}:/opt/ml", image, "train"])
+        # The tree's folders, not /opt/ml itself: that would hide the image's /opt/ml/code.
+        mounts = [
+            arg
+            for folder in ("input", "model", "output")
+            for arg in ("-v", f"{tree / folder}:/opt/ml/{folder}")
+        ]
+        seconds, log = sh(
+            ["docker", "run", "--rm", "--hostname", "algo-1", *mounts, image, "train"], timeout=900
+        )
         bare.log = log
         return seconds
 

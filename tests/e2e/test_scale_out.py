@@ -21,7 +21,8 @@ def project(tmp_path_factory, base_image, shared_venv):
     bake(out, env, project_name="Scale Out", aws_checks="skip")
     path = out / "scale_out"
     settings = {"VENV": shared_venv, "BASE_IMAGE": base_image}
-    make(path, "data", "build", env=env, timeout=2400, DATASET="digits", **settings)
+    with Stopwatch("first make build of the run (cold without a layer cache)"):
+        make(path, "data", "build", env=env, timeout=2400, DATASET="digits", **settings)
     return {"path": path, "env": env, "settings": settings}
 
 

@@ -73,7 +73,7 @@ def current_image(loop) -> str:
 
 
 def test_make_build_builds_the_image_with_the_given_base(loop):
-    with Stopwatch("cold build (make build)"):
+    with Stopwatch("make build (layers cached by the module before)"):
         done = make(loop["project"], "build", env=loop["env"], timeout=2400, **loop["settings"])
     image = current_image(loop)
     commit = run(["git", "rev-parse", "--short=12", "HEAD"], cwd=loop["project"]).stdout.strip()
