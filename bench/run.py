@@ -117,7 +117,9 @@ class Project:
 
     def edit_code(self, n: int) -> None:
         train_py = self.path / "code" / "train.py"
-        train_py.write_text(train_py.read_text() + f"# bench edit {n}\n")
+        # Unique every time: the image tag follows the content, so a repeated edit would
+        # find its image already built.
+        train_py.write_text(train_py.read_text() + f"# bench edit {n} {time.time_ns()}\n")
 
     def opt_ml_tree(self, root: Path) -> Path:
         """/opt/ml as SageMaker lays it out for one host, for a bare `docker run`."""
@@ -462,7 +464,8 @@ def main(argv=None) -> int:
             figure_steps(project, container_log, scratch),
         ]
         project.make("clean")
-        sh(["docker", "rmi", "-f", "bench-cold:1", "bench-naive:1"], check=False)
+        built = sh(["docker", "images", "-q", "bench"], check=False)[1].split()
+        sh(["docker", "rmi", "-f", "bench-cold:1", "bench-naive:1", *built], check=False)
     report = table(rows)
     print(report)
     if not args.quick:
