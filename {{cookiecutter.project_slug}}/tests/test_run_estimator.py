@@ -69,20 +69,7 @@ def test_a_bad_hyperparameter_is_a_one_line_error_without_a_traceback(hparams, m
 
 
 def test_a_remote_job_without_a_role_says_which_option_is_missing(tmp_path):
-    (tmp_path / "training").mkdir()
-    done = launcher(
-        "remote",
-        "--image",
-        "x:1",
-        "--role",
-        "",
-        "--region",
-        "us-east-1",
-        "--s3-output-path",
-        "s3://b/p",
-        "--data-dir",
-        str(tmp_path),
-    )
+    done = remote("--role", "", tmp_path=tmp_path)  # the later --role wins
     assert done.returncode == 2 and "--role is required" in done.stderr
 
 
