@@ -80,6 +80,8 @@ def moto_server(tmp_path_factory):
             **os.environ,
             "MOTO_ACCOUNT_ID": MOTO_ACCOUNT_ID,
             "MOTO_ENABLE_RECORDING": "True",
+            # AWS's managed policies (AmazonSageMakerFullAccess...), as a real account has
+            "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
             "MOTO_RECORDER_FILEPATH": str(workdir / "recording.jsonl"),
         },
         stdout=log,
@@ -151,7 +153,8 @@ def bake(tmp_path):
 
     `env` defaults to an environment without any AWS setup; HOME is a fresh directory so no
     ~/.cookiecutterrc, replay or clone of the developer's is used. Each call gets its own
-    output directory, made beforehand as a user's would be.
+    output directory, made beforehand as a user's would be. With `typed`, cookiecutter
+    prompts and reads that text as what the user typed.
     """
     home = tmp_path / "home"
     home.mkdir()
@@ -164,6 +167,7 @@ def bake(tmp_path):
         template: str | Path = TEMPLATE_DIR,
         cwd: Path | None = None,
         replay_file: Path | None = None,
+        typed: str | None = None,
         merge_streams: bool = False,
         timeout: float = 120,
     ) -> Bake:
@@ -174,6 +178,8 @@ def bake(tmp_path):
         command = [sys.executable, "-m", "cookiecutter", "-o", str(output_dir), str(template)]
         if replay_file:
             command += ["--replay-file", str(replay_file)]
+        elif typed is not None:  # answer the prompts as a user would type, one per line
+            command += [f"{key}={value}" for key, value in (answers or {}).items()]
         else:
             command += ["--no-input", *(f"{key}={value}" for key, value in (answers or {}).items())]
         run_env = {**(env or environment_without_aws(tmp_path / "aws")), "HOME": str(home)}
@@ -183,7 +189,8 @@ def bake(tmp_path):
             command,
             env=run_env,
             cwd=cwd or tmp_path,
-            stdin=subprocess.DEVNULL,
+            input=typed,
+            stdin=None if typed is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if merge_streams else subprocess.PIPE,
             text=True,

@@ -1,7 +1,9 @@
 """Helpers shared by the tests (fixtures are in conftest.py)."""
 
+import json
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -51,3 +53,110 @@ def environment_without_aws(aws_files: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def create_training_job(moto, name: str, instance_count: int = 1) -> None:
+    """A training job in the moto server (moto 5.2.5 makes every training job Completed)."""
+    moto.client("sagemaker").create_training_job(
+        TrainingJobName=name,
+        RoleArn=f"arn:aws:iam::{moto.account_id}:role/SageMakerExecutionRole",
+        AlgorithmSpecification={"TrainingImage": "x:1", "TrainingInputMode": "File"},
+        OutputDataConfig={"S3OutputPath": "s3://b/out"},
+        ResourceConfig={
+            "InstanceType": "ml.m5.large",
+            "InstanceCount": instance_count,
+            "VolumeSizeInGB": 30,
+        },
+        StoppingCondition={"MaxRuntimeInSeconds": 3600},
+    )
+
+
+# ---- make doctor: run it in a baked project, read its report, give it a ready account
+
+SAGEMAKER_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "sagemaker.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+# A single-image manifest (Docker v2 schema 2), as `docker push` of a classic build sends it.
+IMAGE_MANIFEST = {
+    "schemaVersion": 2,
+    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+    "config": {
+        "mediaType": "application/vnd.docker.container.image.v1+json",
+        "size": 7023,
+        "digest": "sha256:" + "a" * 64,
+    },
+    "layers": [],
+}
+
+
+def make_setting(project: Path, name: str) -> str:
+    """A setting's value as the project's Makefile computes it (make print-NAME)."""
+    done = subprocess.run(
+        ["make", "-s", "--no-print-directory", f"print-{name}"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return done.stdout.strip()
+
+
+def make_with_test_venv(
+    project: Path, target: str, installed: str, env: dict[str, str], **settings
+):
+    """`make TARGET` in a baked project with this test run's virtualenv as the project's.
+    -o takes the target's install marker (.installed-tools, .installed-dev) as made: the
+    virtualenv has those requirements already, so make does not reinstall them."""
+    venv = Path(sys.prefix)
+    return subprocess.run(
+        ["make", "--no-print-directory", "-o", str(venv / installed), target, f"VENV={venv}"]
+        + [f"{key}={value}" for key, value in settings.items()],
+        cwd=project,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def run_doctor(project: Path, env: dict[str, str], **settings: str):
+    return make_with_test_venv(project, "doctor", ".installed-tools", env, **settings)
+
+
+def doctor_report(stdout: str) -> dict[str, str]:
+    """check name -> its line without the name: "OK ...", "WARN ...", "FAIL ... -> fix: ..."."""
+    report = {}
+    for line in stdout.splitlines():
+        status, _, rest = line.partition(" ")
+        if status in ("OK", "WARN", "FAIL"):
+            name, _, detail = rest.strip().partition(" ")
+            report[name] = f"{status} {detail.strip()}"
+    return report
+
+
+def seed_ready_account(moto, project: Path) -> None:
+    """What train-remote needs, made in the moto server: the ECR repository holding the
+    image tag the project would run, the execution role trusting SageMaker, the bucket."""
+    repository = make_setting(project, "ECR_REPOSITORY")
+    ecr = moto.client("ecr")
+    ecr.create_repository(repositoryName=repository)
+    ecr.put_image(
+        repositoryName=repository,
+        imageManifest=json.dumps(IMAGE_MANIFEST),
+        imageManifestMediaType=IMAGE_MANIFEST["mediaType"],
+        imageTag=make_setting(project, "IMAGE_TAG"),
+    )
+    moto.client("iam").create_role(
+        RoleName=make_setting(project, "ROLE_ARN").rsplit("/", 1)[-1],
+        AssumeRolePolicyDocument=json.dumps(SAGEMAKER_TRUST),
+    )
+    bucket = make_setting(project, "S3_OUTPUT_PATH").removeprefix("s3://").split("/")[0]
+    moto.client("s3").create_bucket(Bucket=bucket)

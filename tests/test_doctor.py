@@ -1,0 +1,175 @@
+"""make doctor, AWS side: each check against a moto server, in setups that pass and that fail.
+
+Docker is pointed at a socket nobody serves, so these tests do not depend on an engine (the
+checks with a real engine are in e2e/test_doctor.py). Every FAIL line carries a command;
+where the aws CLI can run it, the tests run it and check that it fixes what it says.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+from helpers import (
+    IMAGE_MANIFEST,
+    SAGEMAKER_TRUST,
+    VENV_BIN,
+    doctor_report,
+    make_setting,
+    run_doctor,
+    seed_ready_account,
+)
+
+AWS_CHECKS = ["credentials", "ecr-repository", "ecr-image", "role", "s3-output"]
+NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+
+
+@pytest.fixture
+def project(bake, moto):
+    """A project baked for the moto server's account, in us-east-1."""
+    baked = bake({"aws_checks": "skip", "aws_account_id": moto.account_id})
+    assert baked.returncode == 0, baked.stderr
+    return next(baked.output_dir.iterdir())
+
+
+def doctor(project, env, **settings):
+    done = run_doctor(project, env, **settings)
+    assert "Traceback" not in done.stdout + done.stderr
+    return done, doctor_report(done.stdout)
+
+
+def fix_of(line: str) -> str:
+    assert " -> fix: " in line, line
+    return line.split(" -> fix: ", 1)[1]
+
+
+def run_fix(command: str, env: dict[str, str]) -> None:
+    """Run a FAIL line's fix as a user would paste it into a shell."""
+    done = subprocess.run(
+        ["bash", "-c", command],
+        env={**env, "PATH": f"{VENV_BIN}{os.pathsep}{env['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, f"{command}: {done.stderr}"
+
+
+def test_a_ready_account_passes_every_aws_check(project, moto):
+    seed_ready_account(moto, project)
+    _, report = doctor(project, moto.env(**NO_DOCKER))
+    for name in AWS_CHECKS:
+        assert report[name].startswith("OK "), report[name]
+    assert moto.account_id in report["credentials"]
+
+
+def test_an_empty_account_fails_each_check_with_a_command_that_fixes_it(project, moto):
+    env = moto.env(**NO_DOCKER)
+    done, report = doctor(project, env)
+    assert done.returncode != 0
+    assert report["credentials"].startswith("OK ")
+    for name in ["ecr-repository", "ecr-image", "role", "s3-output"]:
+        assert report[name].startswith("FAIL "), report[name]
+    assert fix_of(report["ecr-image"]) == "make push"
+    for name in ["ecr-repository", "role", "s3-output"]:
+        run_fix(fix_of(report[name]), env)
+
+    _, report = doctor(project, env)
+    for name in ["ecr-repository", "role", "s3-output"]:
+        assert report[name].startswith("OK "), report[name]
+    assert report["ecr-image"].startswith("FAIL ")  # only make push puts the image there
+
+
+def test_a_role_sagemaker_cannot_assume_fails_and_its_fix_makes_it_pass(project, moto):
+    seed_ready_account(moto, project)
+    role = make_setting(project, "ROLE_ARN").rsplit("/", 1)[-1]
+    trust_ec2 = json.dumps(SAGEMAKER_TRUST).replace("sagemaker.amazonaws.com", "ec2.amazonaws.com")
+    moto.client("iam").update_assume_role_policy(RoleName=role, PolicyDocument=trust_ec2)
+    env = moto.env(**NO_DOCKER)
+    _, report = doctor(project, env)
+    assert report["role"].startswith(f"FAIL {role} does not trust sagemaker.amazonaws.com")
+    run_fix(fix_of(report["role"]), env)
+    _, report = doctor(project, env)
+    assert report["role"].startswith("OK ")
+
+
+def test_credentials_of_another_account_fail_and_the_checks_that_need_them_are_skipped(
+    project, moto
+):
+    seed_ready_account(moto, project)
+    done, report = doctor(project, moto.env(**NO_DOCKER), AWS_ACCOUNT_ID="111122223333")
+    assert done.returncode != 0
+    assert report["credentials"].startswith(
+        f"FAIL the credentials are for account {moto.account_id}, the project's is 111122223333"
+    )
+    assert "AWS_PROFILE" in fix_of(report["credentials"])
+    for name in ["ecr-repository", "ecr-image", "role", "s3-output"]:
+        assert report[name] == "WARN not checked: no usable credentials"
+
+
+def test_no_credentials_fail_with_how_to_set_them_up(project, tmp_path):
+    from helpers import environment_without_aws
+
+    done, report = doctor(project, environment_without_aws(tmp_path / "aws", **NO_DOCKER))
+    assert done.returncode != 0
+    assert report["credentials"].startswith("FAIL no AWS credentials found")
+    assert fix_of(report["credentials"]).startswith("aws configure")
+
+
+def test_a_bucket_in_another_region_fails_because_sagemaker_needs_the_jobs_region(project, moto):
+    bucket = make_setting(project, "S3_OUTPUT_PATH").removeprefix("s3://").split("/")[0]
+    moto.client("s3", region="eu-west-1").create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    _, report = doctor(project, moto.env(**NO_DOCKER))
+    assert report["s3-output"].startswith(
+        f"FAIL bucket {bucket} is in eu-west-1; SageMaker needs one in us-east-1"
+    )
+
+
+def test_an_image_pushed_as_a_multi_platform_index_fails_with_the_rebuild(project, moto):
+    """What BuildKit's provenance attestations make of a push: SageMaker refuses it."""
+    seed_ready_account(moto, project)
+    repository, tag = make_setting(project, "ECR_REPOSITORY"), make_setting(project, "IMAGE_TAG")
+    index = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{**IMAGE_MANIFEST["config"], "platform": {"os": "linux"}}],
+    }
+    ecr = moto.client("ecr")
+    ecr.batch_delete_image(repositoryName=repository, imageIds=[{"imageTag": tag}])
+    ecr.put_image(
+        repositoryName=repository,
+        imageManifest=json.dumps(index),
+        imageManifestMediaType=index["mediaType"],
+        imageTag=tag,
+    )
+    _, report = doctor(project, moto.env(**NO_DOCKER))
+    assert report["ecr-image"].startswith(f"FAIL {repository}:{tag} is a multi-platform index")
+    assert "--provenance=false" in fix_of(report["ecr-image"])
+
+
+def test_an_aws_endpoint_that_never_answers_fails_once_within_30_seconds(project, moto):
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        env = moto.env(AWS_ENDPOINT_URL=f"http://127.0.0.1:{silent.getsockname()[1]}", **NO_DOCKER)
+        started = time.monotonic()
+        done, report = doctor(project, env)
+        seconds = time.monotonic() - started
+    assert done.returncode != 0
+    assert report["credentials"].startswith("FAIL AWS does not answer in us-east-1")
+    for name in ["ecr-repository", "ecr-image", "role", "s3-output"]:
+        assert report[name] == "WARN not checked: AWS does not answer"
+    assert seconds < 30, f"doctor took {seconds:.0f} s on a silent endpoint"
+
+
+def test_a_docker_daemon_that_does_not_answer_fails_with_how_to_start_it(project, moto):
+    seed_ready_account(moto, project)
+    done, report = doctor(project, moto.env(**NO_DOCKER))
+    assert done.returncode != 0
+    assert report["docker"].startswith("FAIL the Docker daemon does not answer")
+    assert "systemctl start docker" in fix_of(report["docker"])
+    for name in ["compose", "builder", "architecture", "disk"]:
+        assert report[name] == "WARN not checked: no Docker"
+    assert done.stdout.rstrip().splitlines()[-1] == "doctor: 1 FAIL, 4 WARN, 5 OK"
