@@ -4,20 +4,13 @@ a moto server seeded with a job and its metric data."""
 import subprocess
 from datetime import datetime, timedelta, timezone
 
-from helpers import VENV_BIN
+from helpers import VENV_BIN, create_training_job
 
 JOB = "digits-remote-20261126093342"
 
 
 def seed_job(moto) -> None:
-    moto.client("sagemaker").create_training_job(
-        TrainingJobName=JOB,
-        RoleArn="arn:aws:iam::210987654321:role/SageMakerExecutionRole",
-        AlgorithmSpecification={"TrainingImage": "x:1", "TrainingInputMode": "File"},
-        OutputDataConfig={"S3OutputPath": "s3://b/out"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30},
-        StoppingCondition={"MaxRuntimeInSeconds": 3600},
-    )
+    create_training_job(moto, JOB)
     now = datetime.now(timezone.utc)
     moto.client("cloudwatch").put_metric_data(
         Namespace="/aws/sagemaker/TrainingJobs",

@@ -631,9 +631,8 @@ def run_remote(args) -> int:
         if job is None:
             raise
         print(
-            f"\nstopped waiting; job {job.training_job_name} goes on (and is billed). Stop it "
-            f"with: aws sagemaker stop-training-job --region {args.region} "
-            f"--training-job-name {job.training_job_name}"
+            f"\nstopped waiting; job {job.training_job_name} goes on (and is billed). "
+            f"{follow_or_stop(job.training_job_name)}"
         )
         return 130
     except Exception as error:  # the SDK raises its own types on a failed job; describe says why
@@ -645,12 +644,17 @@ def run_remote(args) -> int:
     status = job.training_job_status
     print(f"\nTraining job {job.training_job_name}: {status} ({job.secondary_status})")
     if args.no_wait:
+        print(follow_or_stop(job.training_job_name))
         return 0
     if status != "Completed":  # Failed, Stopped (MaxRuntime, spot MaxWait), or still running
         print(f"FAILED: {job.failure_reason or 'the job ended as ' + status}")
         return 1
     print(f"model: {getattr(job.model_artifacts, 's3_model_artifacts', '(none)')}")
     return 0
+
+
+def follow_or_stop(job_name: str) -> str:
+    return f"Follow it: make logs JOB={job_name}; stop it: make stop JOB={job_name}"
 
 
 # ---------------------------------------------------------------- main

@@ -78,8 +78,10 @@ def test_make_build_builds_the_image_with_the_given_base(loop):
     image = current_image(loop)
     commit = run(["git", "rev-parse", "--short=12", "HEAD"], cwd=loop["project"]).stdout.strip()
     assert image == f"{REPOSITORY}:{commit}"  # the immutable tag is the commit
-    assert f"building {image} from {loop['settings']['BASE_IMAGE']}" in done.stdout
+    assert f"building {image} from {loop['settings']['BASE_IMAGE']} for linux/amd64" in done.stdout
     config = json.loads(run(["docker", "image", "inspect", "-f", "{{json .Config}}", image]).stdout)
+    platform = run(["docker", "image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", image])
+    assert platform.stdout.strip() == "linux/amd64"  # what SageMaker's instances run
     assert config["Cmd"] == ["train"] and "SAGEMAKER_PROGRAM=train.py" in config["Env"]
     again = make(loop["project"], "build", env=loop["env"], **loop["settings"])
     assert "is up to date" in again.stdout  # nothing changed: nothing rebuilt
@@ -233,6 +235,20 @@ def test_train_remote_sends_the_job_sagemaker_needs(loop):
         f"projects/{SLUG}/data/test/data.npz",
         f"projects/{SLUG}/data/training/data.npz",
     ]
+
+
+def test_a_job_submitted_without_waiting_says_how_to_follow_and_stop_it_and_both_work(loop):
+    project, env = loop["project"], loop["env"]
+    settings = {"REGISTRY": loop["registry"], **loop["settings"]}
+    done = make(project, "train-remote", "WAIT=0", env=env, **settings)
+    [(job, same_job)] = re.findall(
+        r"Follow it: make logs JOB=(\S+); stop it: make stop JOB=(\S+)$", done.stdout, re.MULTILINE
+    )
+    assert job == same_job
+    logs = make(project, "logs", f"JOB={job}", env=env, **settings)
+    assert f"Training job {job}: Completed" in logs.stdout  # moto's jobs complete at once
+    stop = make(project, "stop", f"JOB={job}", env=env, **settings)
+    assert f"Training job {job} has already ended (Completed); nothing to stop" in stop.stdout
 
 
 def test_a_failing_train_py_makes_train_local_fail_with_its_reason(loop):

@@ -15,9 +15,9 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR / "code"))
+from aws_clients import clients  # noqa: E402
 from job_contract import METRIC_NAMES, parse_metric_line  # noqa: E402
 
-AWS_TIMEOUT_SECONDS = 10
 # SageMaker publishes a job's metrics in this CloudWatch namespace, one series per host.
 CLOUDWATCH_NAMESPACE = "/aws/sagemaker/TrainingJobs"
 
@@ -37,18 +37,8 @@ def local_series(log: Path) -> dict[str, list[tuple[float, float]]]:
 
 def remote_series(job: str, region: str | None) -> dict[str, list[tuple[datetime, float]]]:
     """metric -> [(time, value)] for the job's first host, from CloudWatch."""
-    import boto3
-    import botocore.config
-
-    config = botocore.config.Config(
-        connect_timeout=AWS_TIMEOUT_SECONDS,
-        read_timeout=AWS_TIMEOUT_SECONDS,
-        retries={"max_attempts": 2},
-    )
-    session = boto3.Session(region_name=region)
-    described = session.client("sagemaker", config=config).describe_training_job(
-        TrainingJobName=job
-    )
+    sagemaker, cloudwatch = clients(region, "sagemaker", "cloudwatch")
+    described = sagemaker.describe_training_job(TrainingJobName=job)
     start = described.get("TrainingStartTime") or described["CreationTime"]
     end = described.get("TrainingEndTime") or datetime.now(timezone.utc)
     queries = [
@@ -68,7 +58,7 @@ def remote_series(job: str, region: str | None) -> dict[str, list[tuple[datetime
         }
         for i, name in enumerate(METRIC_NAMES)
     ]
-    result = session.client("cloudwatch", config=config).get_metric_data(
+    result = cloudwatch.get_metric_data(
         MetricDataQueries=queries,
         StartTime=start - timedelta(minutes=5),
         EndTime=end + timedelta(minutes=5),
