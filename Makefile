@@ -5,12 +5,16 @@ SHELL := bash
 MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 .DEFAULT_GOAL := help
 
-VENV ?= .venv
+# The virtualenv and the demo live outside the repository: cookiecutter copies the whole
+# template folder before it runs the pre-prompt hook, so anything big in here is copied
+# on every bake.
+WORK_DIR ?= $(HOME)/.cache/sm-template
+VENV ?= $(WORK_DIR)/venv
 PYTHON ?= python3
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 # make demo: where to bake, offline (1: local base image and the digits set; auto: try)
-DEMO_DIR ?= demo
+DEMO_DIR ?= $(WORK_DIR)/demo
 OFFLINE ?= auto
 HPARAMS ?= epochs=3
 
@@ -25,7 +29,7 @@ $(VENV)/.installed: requirements-dev.txt constraints.txt
 	@touch $@
 
 .PHONY: venv
-venv: $(VENV)/.installed  ## Create the development virtualenv (.venv)
+venv: $(VENV)/.installed  ## Create the development virtualenv (~/.cache/sm-template/venv; VENV=...)
 
 .PHONY: test
 test: venv  ## All tests: unit, then end-to-end on real engines (starts Docker if needed)

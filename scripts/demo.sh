@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TEMPLATE=$(pwd)
-VENV=${VENV:-$TEMPLATE/.venv}
-DEMO_DIR=${DEMO_DIR:-demo}
+# Outside the template folder, as in the Makefile: cookiecutter copies that folder per bake.
+VENV=${VENV:-$HOME/.cache/sm-template/venv}
+DEMO_DIR=${DEMO_DIR:-$HOME/.cache/sm-template/demo}
 OFFLINE=${OFFLINE:-auto}
 HPARAMS=${HPARAMS:-epochs=3}
 step=0

@@ -32,6 +32,12 @@ CREATE_COMMAND = (
 )
 
 
+# hooks/pre_prompt.py asks who the caller is (for the defaults) before anything else;
+# then the pre-generation checks ask again, and look for the repository.
+PRE_PROMPT = ["GetCallerIdentity"]
+CHECKS = ["GetCallerIdentity", "DescribeRepositories"]
+
+
 def operations(requests: list[dict]) -> list[str]:
     """The AWS operation of each recorded request (JSON protocols name it in X-Amz-Target,
     query protocols such as STS in the Action field of the body)."""
@@ -70,7 +76,7 @@ def test_the_right_account_and_an_existing_repository_pass_and_the_project_is_ge
 
     assert result.returncode == 0, result.output
     assert result.leftovers == ["mnist_on_sagemaker"]
-    assert operations(moto.recorded_requests()) == ["GetCallerIdentity", "DescribeRepositories"]
+    assert operations(moto.recorded_requests()) == [*PRE_PROMPT, *CHECKS]
 
 
 def test_credentials_of_another_account_fail_naming_aws_account_id_and_both_accounts(bake, moto):
@@ -107,11 +113,11 @@ def test_create_ecr_repository_yes_creates_it_scanned_on_push_with_immutable_tag
     assert result.leftovers == ["mnist_on_sagemaker"]
 
 
-def test_aws_checks_skip_makes_no_aws_call(bake, moto):
+def test_aws_checks_skip_makes_no_aws_call_beyond_the_pre_prompt_defaults(bake, moto):
     result = bake({**STRICT, "aws_checks": "skip"}, env=moto.env())
 
     assert result.returncode == 0, result.output
-    assert moto.recorded_requests() == []
+    assert operations(moto.recorded_requests()) == PRE_PROMPT
 
 
 def test_no_credentials_fail_with_a_message_saying_how_to_set_them_up(bake, moto, tmp_path):
@@ -371,7 +377,7 @@ def test_without_boto3_the_hook_uses_the_aws_cli_and_creates_the_repository(
 
     assert result.returncode == 0, result.output
     requests = moto.recorded_requests()
-    assert operations(requests) == ["GetCallerIdentity", "DescribeRepositories", "CreateRepository"]
+    assert operations(requests) == [*PRE_PROMPT, *CHECKS, "CreateRepository"]
     assert all(r["headers"]["User-Agent"].startswith("aws-cli/") for r in requests)
     assert repository_settings(moto)["imageTagMutability"] == "IMMUTABLE"
 
