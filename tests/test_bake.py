@@ -1,8 +1,10 @@
 """Baking the template: the generated project is complete, clean, and works as generated."""
 
 import ast
+import fnmatch
 import itertools
 import json
+import os
 import re
 import subprocess
 import sys
@@ -33,8 +35,12 @@ EXPECTED_FILES = sorted(
         "requirements.txt",
         "run_estimator.py",
         "sagemaker.yaml",
+        "scripts/aws_clients.py",
+        "scripts/doctor.py",
         "scripts/metrics.py",
         "scripts/prepare_data.py",
+        "scripts/remote_job.py",
+        "scripts/update.py",
         "tests/conftest.py",
         "tests/test_job_contract.py",
         "tests/test_metrics.py",
@@ -54,7 +60,11 @@ MAKE_TARGETS = [
     "train-remote",
     "test",
     "clean",
+    "update",
     "metrics",
+    "doctor",
+    "logs",
+    "stop",
 ]
 
 REGIONS = {
@@ -108,8 +118,12 @@ def test_varied_answers_generate_a_clean_project_with_those_answers(tmp_path, an
     project = bake(tmp_path, **answers)
     assert project.name == NAMES[answers["project_name"]]
     assert files_of(project) == EXPECTED_FILES
+    copied_as_is = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())[
+        "_copy_without_render"
+    ]  # GitHub's ${{ }} and Docker's {{ }} formats: not Jinja
     for path in project.rglob("*"):
-        if path.is_file() and ".github" not in path.parts:  # workflows are copied as they are
+        relative = path.relative_to(project).as_posix()
+        if path.is_file() and not any(fnmatch.fnmatch(relative, p) for p in copied_as_is):
             text = path.read_text(encoding="utf-8")
             assert "{{" not in text and "{%" not in text, f"unrendered Jinja in {path.name}"
     makefile = (project / "Makefile").read_text()
@@ -312,3 +326,39 @@ def test_make_test_in_the_generated_project_passes(default_project):
     )
     assert done.returncode == 0, done.stdout[-3000:]
     assert re.search(r"\d+ passed", done.stdout)
+
+
+def docker_on_path(tmp_path: Path, build_help: str) -> dict[str, str]:
+    """PATH with a `docker` whose `build --help` says build_help and that knows no image.
+    (No buildx can be installed here, so the BuildKit side is shown through its help text.)"""
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    docker = shim / "docker"
+    docker.write_text(
+        '#!/bin/sh\n[ "$1 $2" = "build --help" ] && printf "%s\\n" "$BUILD_HELP"\nexit 1\n'
+    )
+    docker.chmod(0o755)
+    return {**os.environ, "PATH": f"{shim}:{os.environ['PATH']}", "BUILD_HELP": build_help}
+
+
+@pytest.mark.parametrize(
+    "builder, build_help, provenance",
+    [
+        ("buildkit", "      --provenance string   Shorthand for --attest=type=provenance", True),
+        ("classic", "  -t, --tag list   Name and optionally a tag", False),
+    ],
+)
+def test_make_build_targets_linux_amd64_and_turns_provenance_off_only_with_buildkit(
+    default_project, tmp_path, builder, build_help, provenance
+):
+    done = subprocess.run(
+        ["make", "-n", "build"],
+        cwd=default_project,
+        env=docker_on_path(tmp_path, build_help),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    [build] = [line for line in done.stdout.splitlines() if "docker build" in line]
+    assert "docker build --platform linux/amd64 " in build
+    assert ("--provenance=false" in build) == provenance
