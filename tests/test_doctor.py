@@ -93,6 +93,9 @@ def test_a_role_sagemaker_cannot_assume_fails_and_its_fix_makes_it_pass(project,
     run_fix(fix_of(report["role"]), env)
     _, report = doctor(project, env)
     assert report["role"].startswith("OK ")
+    trusted = moto.client("iam").get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    services = [statement["Principal"]["Service"] for statement in trusted["Statement"]]
+    assert services == ["ec2.amazonaws.com", "sagemaker.amazonaws.com"]  # nothing lost
 
 
 def test_credentials_of_another_account_fail_and_the_checks_that_need_them_are_skipped(
@@ -173,3 +176,34 @@ def test_a_docker_daemon_that_does_not_answer_fails_with_how_to_start_it(project
     for name in ["compose", "builder", "architecture", "disk"]:
         assert report[name] == "WARN not checked: no Docker"
     assert done.stdout.rstrip().splitlines()[-1] == "doctor: 1 FAIL, 4 WARN, 5 OK"
+
+
+def test_a_role_under_a_path_is_created_by_its_fix_under_that_path(project, moto):
+    role_arn = f"arn:aws:iam::{moto.account_id}:role/service-role/SageMakerJobs"
+    env = moto.env(**NO_DOCKER)
+    _, report = doctor(project, env, ROLE_ARN=role_arn)
+    assert report["role"].startswith("FAIL SageMakerJobs does not exist")
+    assert "--path /service-role/ " in fix_of(report["role"])
+    run_fix(fix_of(report["role"]), env)
+    _, report = doctor(project, env, ROLE_ARN=role_arn)
+    assert report["role"] == "OK SageMakerJobs exists and trusts sagemaker.amazonaws.com"
+
+
+def test_a_role_arn_whose_path_is_not_the_roles_fails_naming_the_real_arn(project, moto):
+    seed_ready_account(moto, project)
+    real = make_setting(project, "ROLE_ARN")
+    wrong = real.replace(":role/", ":role/service-role/")
+    _, report = doctor(project, moto.env(**NO_DOCKER), ROLE_ARN=wrong)
+    assert report["role"] == (
+        f"FAIL ROLE_ARN is {wrong}, but the role is {real} "
+        f"-> fix: set ROLE_ARN in the Makefile to {real}"
+    )
+
+
+def test_an_aws_profile_that_does_not_exist_is_one_fail_line_not_a_traceback(project, moto):
+    done, report = doctor(project, moto.env(AWS_PROFILE="no-such-profile", **NO_DOCKER))
+    assert done.returncode != 0
+    assert report["credentials"] == (
+        "FAIL The config profile (no-such-profile) could not be found "
+        "-> fix: aws configure --profile NAME, or unset AWS_PROFILE"
+    )

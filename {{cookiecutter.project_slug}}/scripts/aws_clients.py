@@ -12,7 +12,7 @@ def clients(region: str | None, *services: str, timeout: float = AWS_TIMEOUT_SEC
     config = botocore.config.Config(
         connect_timeout=timeout,
         read_timeout=timeout,
-        retries={"max_attempts": 2},
+        retries={"total_max_attempts": 2},  # the call and one retry
     )
     session = boto3.Session(region_name=region)
     return [session.client(service, config=config) for service in services]

@@ -9,9 +9,11 @@ import argparse
 import itertools
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -26,19 +28,6 @@ DEFAULT_MIN_FREE_GB = 8
 # SageMaker training instances are x86_64: an arm64 image fails with "exec format error".
 SAGEMAKER_PLATFORM = "linux/amd64"
 SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
-TRUST_POLICY = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": SAGEMAKER_PRINCIPAL},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    },
-    separators=(",", ":"),
-)
 # What SageMaker cannot run: a manifest list or OCI index (what BuildKit makes when it adds
 # provenance attestations) instead of a single image manifest.
 INDEX_MEDIA_TYPES = {
@@ -159,14 +148,14 @@ def architecture(details: dict, platform: str) -> Check:
 
 
 def free_disk(details: dict, min_free_gb: float) -> Check:
-    """Free space where Docker keeps images; that folder is root's, so fall back to here."""
-    for folder in (details.get("DockerRootDir"), "."):
-        try:
-            free_gb = shutil.disk_usage(folder).free / 1e9
-            break
-        except (OSError, TypeError):
-            continue
-    where = folder if folder != "." else "this folder"
+    """Free space where Docker keeps images. That folder may be root's only, or inside
+    Docker Desktop's VM (not on this machine's disk at all): then this folder's disk."""
+    try:
+        free_gb = shutil.disk_usage(details.get("DockerRootDir") or "").free / 1e9
+        where = details["DockerRootDir"]
+    except (OSError, KeyError):
+        free_gb = shutil.disk_usage(".").free / 1e9
+        where = "this folder (Docker's own folder is not visible from here)"
     if free_gb < min_free_gb:
         return fail(
             "disk",
@@ -195,30 +184,55 @@ def error_code(error: Exception) -> str:
     return getattr(error, "response", {}).get("Error", {}).get("Code", type(error).__name__)
 
 
-def credentials(sts, account: str) -> Check:
-    from botocore.exceptions import ClientError, NoCredentialsError
+def signed_in(region: str, account: str) -> tuple[Check, list | None]:
+    """The credentials check, and the clients for the other checks when it passes."""
+    from botocore import exceptions as aws
 
     try:
+        # Inside the try: a wrong AWS_PROFILE fails when the session is made.
+        sts, *others = clients(region, "sts", "ecr", "iam", "s3", timeout=AWS_TIMEOUT_SECONDS)
         caller = sts.get_caller_identity()
-    except NoCredentialsError:
+    except (aws.NoCredentialsError, aws.PartialCredentialsError):
         return fail(
             "credentials",
             "no AWS credentials found",
             "aws configure (or aws sso login --profile NAME and export AWS_PROFILE=NAME)",
-        )
-    except ClientError as error:
+        ), None
+    except aws.ProfileNotFound as error:
+        return fail(
+            "credentials", str(error), "aws configure --profile NAME, or unset AWS_PROFILE"
+        ), None
+    except (aws.SSOError, aws.TokenRetrievalError) as error:
+        return fail("credentials", f"the SSO session has expired ({error})", "aws sso login"), None
+    except aws.ClientError as error:
         return fail(
             "credentials",
             f"AWS refused the credentials ({error_code(error)})",
             "aws sso login (expired session), or aws configure (new keys)",
-        )
+        ), None
+    except aws.BotoCoreError as error:  # the endpoint does not answer: said once, here
+        return fail(
+            "credentials",
+            f"AWS does not answer in {region}: {error}",
+            "check the network, the proxy settings or AWS_REGION",
+        ), None
     if caller["Account"] != account:
         return fail(
             "credentials",
             f"the credentials are for account {caller['Account']}, the project's is {account}",
             f"export AWS_PROFILE=<your profile for account {account}>",
-        )
-    return ok("credentials", f"{caller['Arn']} in account {account}")
+        ), None
+    return ok("credentials", f"{caller['Arn']} in account {account}"), others
+
+
+ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "403"}
+
+
+def cannot_check(name: str, error: Exception, permission: str) -> Check | None:
+    """A WARN when the caller may not look (the job itself may still work), else None."""
+    if error_code(error) in ACCESS_DENIED:
+        return warn(name, f"not checked: your credentials lack {permission}")
+    return None
 
 
 def ecr_repository(ecr, repository: str, region: str) -> Check:
@@ -230,6 +244,11 @@ def ecr_repository(ecr, repository: str, region: str) -> Check:
             f"{repository} does not exist in {region}",
             f"aws ecr create-repository --repository-name {repository} --region {region}",
         )
+    except ecr.exceptions.ClientError as error:
+        denied = cannot_check("ecr-repository", error, "ecr:DescribeRepositories")
+        if denied is None:
+            raise
+        return denied
     return ok("ecr-repository", f"{repository} exists in {region}")
 
 
@@ -240,6 +259,11 @@ def ecr_image(ecr, repository: str, tag: str) -> Check:
         return fail(
             "ecr-image", f"{repository}:{tag} is not in ECR (train-remote runs it)", "make push"
         )
+    except ecr.exceptions.ClientError as error:
+        denied = cannot_check("ecr-image", error, "ecr:DescribeImages")
+        if denied is None:
+            raise
+        return denied
     media_type = images["imageDetails"][0].get("imageManifestMediaType", "")
     if media_type in INDEX_MEDIA_TYPES:
         return fail(
@@ -251,56 +275,99 @@ def ecr_image(ecr, repository: str, tag: str) -> Check:
     return ok("ecr-image", f"{repository}:{tag} is in ECR")
 
 
+ROLE_ARN = re.compile(
+    r"arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):role(?P<path>/(?:[^/]+/)*)(?P<name>[^/]+)"
+)
+
+
 def role_trust(iam, role_arn: str, account: str) -> Check:
-    role_account = role_arn.split(":")[4]
-    role_name = role_arn.rsplit("/", 1)[-1]  # a role's name has no path: role/path/name
-    if role_account != account:
-        return warn("role", f"{role_arn} is in account {role_account}: not checked from {account}")
+    parsed = ROLE_ARN.fullmatch(role_arn)
+    if parsed is None:
+        return fail(
+            "role",
+            f"ROLE_ARN {role_arn} is not an IAM role ARN",
+            "set ROLE_ARN in the Makefile to arn:aws:iam::<account>:role/<name>",
+        )
+    name, path, partition = parsed["name"], parsed["path"], parsed["partition"]
+    if parsed["account"] != account:
+        return warn(
+            "role", f"{role_arn} is in account {parsed['account']}: not checked from {account}"
+        )
     try:
-        document = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+        role = iam.get_role(RoleName=name)["Role"]
     except iam.exceptions.NoSuchEntityException:
         return fail(
             "role",
-            f"{role_name} does not exist in account {account}",
-            f"aws iam create-role --role-name {role_name} --assume-role-policy-document "
-            f"'{TRUST_POLICY}' && aws iam attach-role-policy --role-name {role_name} "
-            "--policy-arn arn:aws:iam::aws:policy/AmazonSageMakerFullAccess",
+            f"{name} does not exist in account {account}",
+            f"aws iam create-role --role-name {name} --path {path} "
+            f"--assume-role-policy-document {shlex.quote(compact(trust_policy([])))} "
+            f"&& aws iam attach-role-policy --role-name {name} "
+            f"--policy-arn arn:{partition}:iam::aws:policy/AmazonSageMakerFullAccess",
         )
-    except Exception as error:  # e.g. AccessDenied: many users may not read IAM
-        return warn("role", f"cannot read {role_name} ({error_code(error)}): not checked")
-    if isinstance(document, str):  # botocore decodes it; a raw string is still JSON text
-        document = json.loads(document)
-    if not trusts_sagemaker(document):
+    except iam.exceptions.ClientError as error:
+        denied = cannot_check("role", error, "iam:GetRole")
+        if denied is None:
+            raise
+        return denied
+    if role["Arn"] != role_arn:  # same name, another path: the job would name no role
         return fail(
             "role",
-            f"{role_name} does not trust {SAGEMAKER_PRINCIPAL}, so jobs cannot assume it",
-            f"aws iam update-assume-role-policy --role-name {role_name} "
-            f"--policy-document '{TRUST_POLICY}'",
+            f"ROLE_ARN is {role_arn}, but the role is {role['Arn']}",
+            f"set ROLE_ARN in the Makefile to {role['Arn']}",
         )
-    return ok("role", f"{role_name} exists and trusts {SAGEMAKER_PRINCIPAL}")
+    document = role["AssumeRolePolicyDocument"]
+    if isinstance(document, str):  # botocore decodes it; a raw string is still JSON text
+        document = json.loads(urllib.parse.unquote(document))
+    statements = as_list(document.get("Statement", []))
+    if not any(trusts_sagemaker(statement) for statement in statements):
+        # The fix keeps the role's other trusted principals: the whole policy is replaced.
+        return fail(
+            "role",
+            f"{name} does not trust {SAGEMAKER_PRINCIPAL}, so jobs cannot assume it",
+            f"aws iam update-assume-role-policy --role-name {name} "
+            f"--policy-document {shlex.quote(compact(trust_policy(statements)))}",
+        )
+    return ok("role", f"{name} exists and trusts {SAGEMAKER_PRINCIPAL}")
 
 
 def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def trusts_sagemaker(document: dict) -> bool:
-    for statement in as_list(document.get("Statement", [])):
-        services = as_list(statement.get("Principal", {}).get("Service", []))
-        actions = as_list(statement.get("Action", []))
-        if (
-            statement.get("Effect") == "Allow"
-            and SAGEMAKER_PRINCIPAL in services
-            and any(action in ("sts:AssumeRole", "sts:*", "*") for action in actions)
-        ):
-            return True
-    return False
+def compact(document: dict) -> str:
+    """JSON on one line, for a command to paste."""
+    return json.dumps(document, separators=(",", ":"))
 
 
-def s3_bucket(s3, s3_output_path: str, region: str) -> Check:
+def trust_policy(statements: list[dict]) -> dict:
+    """statements plus the one that lets SageMaker assume the role."""
+    sagemaker = {
+        "Effect": "Allow",
+        "Principal": {"Service": SAGEMAKER_PRINCIPAL},
+        "Action": "sts:AssumeRole",
+    }
+    return {"Version": "2012-10-17", "Statement": [*statements, sagemaker]}
+
+
+def trusts_sagemaker(statement: dict) -> bool:
+    principal = statement.get("Principal", {})
+    if principal == "*":  # anyone, SageMaker included
+        services = [SAGEMAKER_PRINCIPAL]
+    else:
+        services = as_list(principal.get("Service", [])) if isinstance(principal, dict) else []
+    actions = as_list(statement.get("Action", []))
+    return (
+        statement.get("Effect") == "Allow"
+        and SAGEMAKER_PRINCIPAL in services
+        and any(action in ("sts:AssumeRole", "sts:*", "*") for action in actions)
+    )
+
+
+def s3_bucket(s3, s3_output_path: str, region: str, account: str) -> Check:
     bucket = s3_output_path.removeprefix("s3://").split("/", 1)[0]
     try:
-        answer = s3.head_bucket(Bucket=bucket)
+        # ExpectedBucketOwner: a bucket of another account that lets you list it fails too.
+        answer = s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=account)
     except Exception as error:
         code = error_code(error)
         if code in ("404", "NoSuchBucket"):
@@ -311,8 +378,9 @@ def s3_bucket(s3, s3_output_path: str, region: str) -> Check:
             )
         return fail(
             "s3-output",
-            f"bucket {bucket} is not reachable ({code}): another account's, or no s3:ListBucket",
-            "make doctor S3_OUTPUT_PATH=s3://<a bucket of yours>/<prefix>",
+            f"bucket {bucket} is not reachable ({code}): another account's, or your "
+            "credentials lack s3:ListBucket (the launcher uploads the data with them)",
+            "set S3_OUTPUT_PATH in the Makefile to s3://<a bucket of yours>/<prefix>",
         )
     headers = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})
     bucket_region = answer.get("BucketRegion") or headers.get("x-amz-bucket-region", region)
@@ -335,28 +403,19 @@ def aws_checks(args) -> Iterator[Check]:
         yield fail("credentials", "boto3 is not installed", "make venv")
         yield from not_checked(AWS_CHECKS, "no boto3")
         return
-    from botocore.exceptions import BotoCoreError
-
-    sts, ecr, iam, s3 = clients(args.region, "sts", "ecr", "iam", "s3", timeout=AWS_TIMEOUT_SECONDS)
-    try:
-        identity = credentials(sts, args.account)
-    except BotoCoreError as error:  # the endpoint does not answer: say so once
-        yield fail(
-            "credentials",
-            f"AWS does not answer in {args.region}: {error}",
-            "check the network, the proxy settings or AWS_REGION",
-        )
-        yield from not_checked(AWS_CHECKS, "AWS does not answer")
-        return
+    identity, others = signed_in(args.region, args.account)
     yield identity
-    if identity.status == "FAIL":
-        yield from not_checked(AWS_CHECKS, "no usable credentials")
+    if others is None:
+        does_not_answer = identity.detail.startswith("AWS does not answer")
+        reason = "AWS does not answer" if does_not_answer else "no usable credentials"
+        yield from not_checked(AWS_CHECKS, reason)
         return
+    ecr, iam, s3 = others
     for name, check in [
         ("ecr-repository", lambda: ecr_repository(ecr, args.repository, args.region)),
         ("ecr-image", lambda: ecr_image(ecr, args.repository, args.image_tag)),
         ("role", lambda: role_trust(iam, args.role, args.account)),
-        ("s3-output", lambda: s3_bucket(s3, args.s3_output_path, args.region)),
+        ("s3-output", lambda: s3_bucket(s3, args.s3_output_path, args.region, args.account)),
     ]:
         try:
             yield check()
