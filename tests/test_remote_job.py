@@ -4,11 +4,13 @@ seeded with training jobs and their CloudWatch log streams.
 moto 5.2.5 makes every training job Completed at once, has no state manager for training
 jobs and no StopTrainingJob (it answers 500). The tests of a running, stopping or failed job
 therefore go through StatusOverlay, a proxy in front of moto that changes only the status
-fields of DescribeTrainingJob's answers; every request still reaches moto and its recorder.
+fields of DescribeTrainingJob's answers; every request still reaches moto and its recorder,
+except those it is told to throttle.
 """
 
 import base64
 import http.client
+import importlib.util
 import json
 import signal
 import subprocess
@@ -33,13 +35,16 @@ JOB = "digits-remote-20261126093342"
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 T0 = int(time.time() * 1000) - 600_000  # CloudWatch takes events of the last 14 days
 RUNNING = {"TrainingJobStatus": "InProgress", "SecondaryStatus": "Training"}
+GET_LOG_EVENTS = "Logs_20140328.GetLogEvents"
+THROTTLED = b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'
 
 
 class StatusOverlay(ThreadingHTTPServer):
     """Forwards every request to moto; answers DescribeTrainingJob with the next status of
     `statuses[job]` (the last one repeats) merged into moto's answer, and calls
     `on_describe(n)` on the n-th describe first. With `answer_stop`, StopTrainingJob, once
-    moto has seen it, gets AWS's empty success answer instead of moto's 500."""
+    moto has seen it, gets AWS's empty success answer instead of moto's 500. The next
+    `fail_next[target]` requests of an X-Amz-Target get AWS's throttling error, unforwarded."""
 
     def __init__(self, moto):
         super().__init__(("127.0.0.1", 0), ForwardToMoto)
@@ -48,6 +53,7 @@ class StatusOverlay(ThreadingHTTPServer):
         self.on_describe: Callable[[int], None] = lambda n: None
         self.answer_stop = False
         self.describes = 0
+        self.fail_next: dict[str, int] = {}
 
     @property
     def url(self) -> str:
@@ -66,6 +72,9 @@ class ForwardToMoto(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         target = self.headers.get("X-Amz-Target", "")
+        if self.server.fail_next.get(target):
+            self.server.fail_next[target] -= 1
+            return self.answer(400, THROTTLED, "application/x-amz-json-1.1")
         moto = http.client.HTTPConnection(self.server.moto.hostname, self.server.moto.port, 10)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
         moto.request(self.command, self.path, body, headers)
@@ -79,6 +88,9 @@ class ForwardToMoto(BaseHTTPRequestHandler):
             payload = json.dumps(described).encode()
         elif target == "SageMaker.StopTrainingJob" and self.server.answer_stop:
             status, payload = 200, b"{}"
+        self.answer(status, payload, content_type)
+
+    def answer(self, status: int, payload: bytes, content_type: str) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
@@ -111,6 +123,16 @@ def project(tmp_path_factory) -> Path:
             extra_context={"aws_checks": "skip"},
         )
     )
+
+
+@pytest.fixture(scope="module")
+def attempts(project) -> int:
+    """How many throttled answers fail one call: botocore's attempts, as aws_clients sets them."""
+    spec = importlib.util.spec_from_file_location("aws_clients", project / "scripts/aws_clients.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    [logs] = module.clients("us-east-1", "logs")
+    return logs.meta.config.retries["total_max_attempts"]
 
 
 def put_log(moto, host: str, events: list[tuple[int, str]], job: str = JOB) -> None:
@@ -202,6 +224,65 @@ def test_a_running_job_is_followed_to_its_end_and_no_event_is_printed_twice(proj
         "line 4, after the status changed",
         f"Training job {JOB}: Completed",
     ]
+
+
+def test_a_log_read_throttled_for_two_polls_warns_and_prints_every_event_once_to_the_end(
+    project, moto, overlay, attempts
+):
+    create_training_job(moto, JOB)
+    put_log(moto, "algo-1", [(0, "line 0")])
+    overlay.statuses[JOB] = [
+        {"TrainingJobStatus": "InProgress", "SecondaryStatus": "Starting"},
+        RUNNING,
+        {"TrainingJobStatus": "Completed"},
+    ]
+
+    def on_describe(n: int) -> None:  # n = 1 is the describe before following
+        if n > 1:
+            put_log(moto, "algo-1", [(n * 100, f"line {n - 1}")])
+        if n == 2:  # the next two polls' reads fail, each after botocore's own retries
+            overlay.fail_next[GET_LOG_EVENTS] = 2 * attempts
+
+    overlay.on_describe = on_describe
+
+    done = remote_job(
+        project, moto.env(AWS_ENDPOINT_URL=overlay.url), "logs", "--job", JOB, "--poll", "0.2"
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "line 0",
+        f"Training job {JOB}: InProgress (Starting)",
+        "line 1",
+        f"Training job {JOB}: InProgress (Training)",
+        "line 2",
+        f"Training job {JOB}: Completed",
+    ]
+    warning = "warning: AWS did not answer (ThrottlingException); retrying in 0.2 s"
+    assert done.stderr.splitlines() == [warning, warning]
+    assert overlay.fail_next == {GET_LOG_EVENTS: 0}
+
+
+def test_five_throttled_polls_in_a_row_end_the_follow_with_one_error_line_and_exit_1(
+    project, moto, overlay, attempts
+):
+    create_training_job(moto, JOB)
+    put_log(moto, "algo-1", [(0, "line 0")])
+    overlay.statuses[JOB] = [RUNNING]
+    overlay.fail_next[GET_LOG_EVENTS] = 5 * attempts  # a sixth poll would read the log
+
+    done = remote_job(
+        project, moto.env(AWS_ENDPOINT_URL=overlay.url), "logs", "--job", JOB, "--poll", "0.2"
+    )
+
+    assert done.returncode == 1
+    assert done.stdout == ""
+    warning = "warning: AWS did not answer (ThrottlingException); retrying in 0.2 s"
+    *warnings, error = done.stderr.splitlines()
+    assert warnings == [warning] * 4
+    assert error.startswith(f"error: could not read the log of job {JOB}: ThrottlingException")
+    assert error.endswith("Rate exceeded")
+    assert overlay.fail_next == {GET_LOG_EVENTS: 0}
 
 
 def test_a_failed_jobs_log_ends_with_its_failure_reason_and_a_non_zero_exit(project, moto, overlay):

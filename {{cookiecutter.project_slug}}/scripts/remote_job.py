@@ -29,6 +29,25 @@ LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 RUNNING = ("InProgress", "Stopping")
 ENDED = ("Completed", "Failed", "Stopped")
 POLL_SECONDS = 5
+# A follow lasts hours: in that time AWS may throttle a call or not answer it for longer than
+# botocore's own retries last (aws_clients). Such a poll is retried at the next one rather
+# than ending the follow; only this many failed polls in a row end it.
+GIVE_UP_AFTER = 5
+THROTTLED = {  # the Error.Code of AWS's "too many requests" and "briefly down" answers
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",  # CloudWatch Logs' own
+    "InternalFailure",
+}
+UNANSWERED = {  # botocore's network errors, by class name as explain() tells them apart
+    "EndpointConnectionError",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ConnectionClosedError",
+}
 
 
 def describe(sagemaker, job: str) -> dict:
@@ -45,8 +64,10 @@ def new_events(logs, job: str, tokens: dict[str, str]) -> list[tuple[int, str, s
     """(timestamp, host, message) of the events not read yet, every host's merged by time.
 
     tokens holds, per stream, the forward token where the last read ended: reading on from
-    it returns only later events, so none is printed twice. A stream appears when its host
-    starts writing; a host restarted after a spot interruption gets a new one.
+    it returns only later events, so none is printed twice. They are updated only once every
+    stream has been read: after an error the next poll reads the same events again, none lost.
+    A stream appears when its host starts writing; a host restarted after a spot
+    interruption gets a new one.
     """
     streams = []
     try:
@@ -56,7 +77,7 @@ def new_events(logs, job: str, tokens: dict[str, str]) -> list[tuple[int, str, s
             streams += [stream["logStreamName"] for stream in page["logStreams"]]
     except logs.exceptions.ResourceNotFoundException:
         return []  # the group appears with the account's first job log
-    per_stream = []
+    per_stream, read = [], {}
     for stream in streams:
         host = re.sub(r"-\d+$", "", stream.split("/", 1)[1])  # algo-1-1700000000 -> algo-1
         token = tokens.get(stream)
@@ -72,8 +93,9 @@ def new_events(logs, job: str, tokens: dict[str, str]) -> list[tuple[int, str, s
             if page["nextForwardToken"] == token:
                 break
             token = page["nextForwardToken"]
-        tokens[stream] = token
+        read[stream] = token
         per_stream.append(events)
+    tokens.update(read)
     return list(heapq.merge(*per_stream, key=lambda event: event[0]))
 
 
@@ -83,24 +105,47 @@ def status_line(job: str, described: dict) -> str:
     return f"Training job {job}: {status}{detail}"
 
 
+def transient(error: Exception) -> str:
+    """The error's code or name if a later poll may well succeed (throttled, AWS briefly down,
+    the network), else ""."""
+    code = (getattr(error, "response", None) or {}).get("Error", {}).get("Code", "")
+    name = type(error).__name__
+    return code if code in THROTTLED else name if name in UNANSWERED else ""
+
+
 def follow(sagemaker, logs, job: str, poll_seconds: float) -> int:
-    described = describe(sagemaker, job)
+    described = describe(sagemaker, job)  # not retried: an unknown job, no access... end here
     prefix = host_count(described) > 1
     tokens: dict[str, str] = {}
     shown = ""
+    failed = 0  # polls in a row that AWS did not answer
     while True:
-        for _, host, message in new_events(logs, job, tokens):
-            print(f"[{host}] {message}" if prefix else message)
-        if described["TrainingJobStatus"] not in RUNNING:
-            break
-        if status_line(job, described) != shown:  # e.g. Starting -> Downloading -> Training
-            shown = status_line(job, described)
-            print(shown)
-        sys.stdout.flush()
-        time.sleep(poll_seconds)
-        described = describe(sagemaker, job)
-        if described["TrainingJobStatus"] not in RUNNING:
-            # CloudWatch receives a job's last lines a few seconds after its status changes.
+        try:
+            for _, host, message in new_events(logs, job, tokens):
+                print(f"[{host}] {message}" if prefix else message)
+            if described["TrainingJobStatus"] not in RUNNING:
+                break
+            if status_line(job, described) != shown:  # e.g. Starting -> Downloading -> Training
+                shown = status_line(job, described)
+                print(shown)
+            sys.stdout.flush()
+            time.sleep(poll_seconds)
+            described = describe(sagemaker, job)
+            failed = 0
+            if described["TrainingJobStatus"] not in RUNNING:
+                # CloudWatch receives a job's last lines a few seconds after its status changes.
+                time.sleep(poll_seconds)
+        except Exception as error:
+            failed += 1
+            reason = transient(error)
+            if not reason or failed == GIVE_UP_AFTER:
+                raise  # main() prints its one line
+            # The tokens are as the last whole read left them: the next poll misses no line.
+            print(
+                f"warning: AWS did not answer ({reason}); retrying in {poll_seconds:g} s",
+                file=sys.stderr,
+                flush=True,
+            )
             time.sleep(poll_seconds)
     print(status_line(job, described))
     if described["TrainingJobStatus"] == "Failed":
