@@ -6,9 +6,28 @@ the raw string or become code. The checks live in the template's sm_template pac
 
 import json
 import os
+import subprocess
 import sys
 
 answers = json.loads(r"""{{ cookiecutter | tojson }}""")
+
+
+def parent_cwd() -> str:
+    """cookiecutter's working directory: /proc on Linux, lsof on macOS (no /proc there).
+    cruft gives no _repo_dir at all, so this is how its runs find the template."""
+    proc = f"/proc/{os.getppid()}/cwd"
+    if os.path.isdir(proc):
+        return proc
+    try:
+        listed = subprocess.run(
+            ["lsof", "-a", "-p", str(os.getppid()), "-d", "cwd", "-Fn"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return next((line[1:] for line in listed.splitlines() if line.startswith("n")), "")
 
 
 def template_dir() -> str | None:
@@ -17,12 +36,12 @@ def template_dir() -> str | None:
     This script runs from a temporary copy, so __file__ does not help. cookiecutter gives
     _repo_dir as typed: absolute for a clone under ~/.cookiecutters, but maybe relative to
     where cookiecutter started (`cookiecutter .`), while this script runs in the project dir.
-    While a hook runs, cookiecutter's own process works in the template directory, so on
-    Linux its /proc cwd is the answer; elsewhere the shell's PWD is where cookiecutter started.
+    While a hook runs, cookiecutter's own process works in the template directory, so its
+    working directory is the answer; failing that, the shell's PWD is where it started.
     """
     repo_dir = answers.get("_repo_dir", "")
     candidates = [repo_dir] if os.path.isabs(repo_dir) else []
-    candidates += [f"/proc/{os.getppid()}/cwd", os.path.join(os.environ.get("PWD", ""), repo_dir)]
+    candidates += [parent_cwd(), os.path.join(os.environ.get("PWD", ""), repo_dir)]
     for candidate in candidates:
         if os.path.isfile(os.path.join(candidate, "sm_template", "pre_gen.py")):
             return os.path.realpath(candidate)

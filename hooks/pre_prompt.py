@@ -15,6 +15,9 @@ if __name__ == "__main__":
         from sm_template.pre_prompt import run
 
         status = run(Path("cookiecutter.json"))
+    except KeyboardInterrupt:
+        print("sm-template: interrupted; nothing was generated.", file=sys.stderr)
+        status = 130
     except Exception as error:  # a bug of ours must not block the prompts: say so, go on
         print(
             f"WARNING: sm-template could not read AWS defaults ({type(error).__name__}: {error});"

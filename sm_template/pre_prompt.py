@@ -9,9 +9,17 @@ stay and the pre-generation hook explains any problem later.
 
 import json
 import os
+import shutil
+import threading
 from pathlib import Path
 
-from sm_template.aws_checks import AwsCallFailed, Deadline, caller_account, find_client
+from sm_template.aws_checks import (
+    AwsCallFailed,
+    Deadline,
+    caller_account,
+    find_client,
+    run_aws_cli,
+)
 from sm_template.messages import note
 from sm_template.regions import PARTITION_OF_REGION
 
@@ -22,14 +30,20 @@ FALLBACK_REGION = "us-east-1"
 
 
 def configured_region() -> str | None:
-    """The region the caller's AWS setup names (environment, then profile), if a known one."""
+    """The region the caller's AWS setup names (environment, then profile), if a known one.
+    The profile is read with botocore, or with the aws CLI when cookiecutter's Python has
+    no boto3 (as with a plain `pipx install cookiecutter`)."""
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if not region:
         try:
             import botocore.session
 
             region = botocore.session.get_session().get_config_variable("region")
-        except Exception:  # no botocore, or a broken profile: no default to offer
+        except ImportError:
+            aws = shutil.which("aws")
+            if aws:
+                region = run_aws_cli([aws, "configure", "get", "region"], 3).stdout.strip()
+        except Exception:  # a broken profile: no default to offer
             region = None
     return region if region in PARTITION_OF_REGION else None
 
@@ -49,11 +63,21 @@ def aws_defaults() -> dict[str, str]:
     return defaults
 
 
+def aws_defaults_in_time() -> dict[str, str]:
+    """aws_defaults(), or nothing if it takes longer than the budget: finding credentials
+    (SSO refresh, assume-role, credential_process) has timeouts of its own, up to minutes."""
+    found: dict[str, str] = {}
+    worker = threading.Thread(target=lambda: found.update(aws_defaults()), daemon=True)
+    worker.start()
+    worker.join(TIME_BUDGET_S + 1)
+    return dict(found) if not worker.is_alive() else {}
+
+
 def run(context_file: Path) -> int:
     # The same switch as the pre-generation hook: no AWS call at all (make update uses it).
     if os.environ.get("SM_TEMPLATE_AWS_CHECKS") == "skip":
         return 0
-    defaults = aws_defaults()
+    defaults = aws_defaults_in_time()
     if defaults:
         context = json.loads(context_file.read_text(encoding="utf-8"))
         context.update(defaults)

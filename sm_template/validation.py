@@ -74,6 +74,7 @@ BUCKET_NAME_RULES: tuple[tuple[Callable[[str], bool], str], ...] = (
 # ml.g4dn, ml.g5, ml.g6, ml.p3, ml.p4d, ml.p5 ...: the families with NVIDIA GPUs
 GPU_FAMILY_PREFIXES = ("g", "p")
 
+
 def show(value: str) -> str:
     """A value quoted on one line (newlines escaped), cut short if it is long."""
     if len(value) > 80:
@@ -284,11 +285,17 @@ def _accelerator_fits_instance(answers: dict[str, str], found: _Findings) -> Non
         return  # _instance_type reports it
     has_gpus = answers["instance_type"].split(".")[1].startswith(GPU_FAMILY_PREFIXES)
     if answers["accelerator"] == "gpu" and not has_gpus:
-        found.warn("instance_type", f"{answers['instance_type']} has no GPUs but accelerator is "
-                   "gpu; pick an ml.g* or ml.p* type, or accelerator=cpu")
+        found.warn(
+            "instance_type",
+            f"{answers['instance_type']} has no GPUs but accelerator is "
+            "gpu; pick an ml.g* or ml.p* type, or accelerator=cpu",
+        )
     elif answers["accelerator"] == "cpu" and has_gpus:
-        found.warn("instance_type", f"{answers['instance_type']} has GPUs that a cpu image will "
-                   "not use; answer accelerator=gpu to use them")
+        found.warn(
+            "instance_type",
+            f"{answers['instance_type']} has GPUs that a cpu image will "
+            "not use; answer accelerator=gpu to use them",
+        )
 
 
 def _instance_count(answers: dict[str, str], found: _Findings) -> None:

@@ -160,3 +160,12 @@ def seed_ready_account(moto, project: Path) -> None:
     )
     bucket = make_setting(project, "S3_OUTPUT_PATH").removeprefix("s3://").split("/")[0]
     moto.client("s3").create_bucket(Bucket=bucket)
+
+
+def hide_modules(folder: Path, *modules: str) -> str:
+    """A PYTHONPATH entry under which importing each module fails, as in a cookiecutter
+    installed without them."""
+    for module in modules:
+        (folder / module).mkdir(parents=True)
+        (folder / module / "__init__.py").write_text(f"raise ImportError('{module} is hidden')\n")
+    return str(folder)

@@ -11,7 +11,14 @@ import time
 from urllib.parse import parse_qs
 
 import pytest
-from helpers import MOTO_ACCOUNT_ID, VENV_BIN, environment_without_aws, free_port, resolved_answers
+from helpers import (
+    MOTO_ACCOUNT_ID,
+    VENV_BIN,
+    environment_without_aws,
+    free_port,
+    hide_modules,
+    resolved_answers,
+)
 
 from sm_template.aws_checks import (
     TIME_BUDGET_S,
@@ -62,10 +69,7 @@ def repository_settings(moto) -> dict:
 @pytest.fixture
 def hidden_boto3(tmp_path):
     """A PYTHONPATH entry under which `import boto3` fails, as in a cookiecutter without it."""
-    shim = tmp_path / "no_boto3"
-    (shim / "boto3").mkdir(parents=True)
-    (shim / "boto3" / "__init__.py").write_text("raise ImportError('boto3 is hidden')\n")
-    return str(shim)
+    return hide_modules(tmp_path / "no_boto3", "boto3")
 
 
 def test_the_right_account_and_an_existing_repository_pass_and_the_project_is_generated(bake, moto):

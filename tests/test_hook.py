@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from helpers import TEMPLATE_DIR, environment_without_aws, render_hook, resolved_answers
 
 TEMPLATE_PARTS = ["cookiecutter.json", "hooks", "sm_template", "{{cookiecutter.project_slug}}"]
@@ -93,3 +94,26 @@ def test_a_crash_inside_the_checks_is_one_line_not_a_traceback(tmp_path):
         "ERROR: sm-template's pre-generation hook failed: RuntimeError: a bug in the checks; "
         "nothing was generated. Please report this with the command you ran."
     ]
+
+
+@pytest.mark.skipif(shutil.which("lsof") is None, reason="lsof is not installed")
+def test_without_proc_the_hook_asks_lsof_for_cookiecutters_working_directory(tmp_path):
+    """macOS has no /proc, and cruft passes no _repo_dir: lsof must find the template."""
+    script = tmp_path / "pre_gen_project.py"
+    script.write_text(render_hook(resolved_answers(aws_checks="skip")))
+    child = (
+        "import os, runpy, sys; hook = runpy.run_path(sys.argv[1]); is_dir = os.path.isdir; "
+        "os.path.isdir = lambda path: not path.startswith('/proc/') and is_dir(path); "
+        "print(hook['parent_cwd']())"
+    )
+    # The parent works in the template directory, as cookiecutter does while a hook runs.
+    parent = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
+    done = subprocess.run(
+        [sys.executable, "-c", parent, sys.executable, "-c", child, str(script)],
+        cwd=TEMPLATE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(TEMPLATE_DIR)

@@ -2,7 +2,7 @@
 (hooks/pre_prompt.py), read from a moto server; without credentials nothing changes."""
 
 import pytest
-from helpers import MOTO_ACCOUNT_ID, environment_without_aws, make_setting
+from helpers import MOTO_ACCOUNT_ID, VENV_BIN, environment_without_aws, hide_modules, make_setting
 
 TEMPLATE_ACCOUNT = "123456789012"  # cookiecutter.json's own default
 
@@ -70,3 +70,19 @@ def test_sm_template_aws_checks_skip_makes_no_aws_call_before_the_prompts(bake, 
     result = bake({"aws_checks": "skip"}, env={**moto_env, "SM_TEMPLATE_AWS_CHECKS": "skip"})
     assert account_and_region(baked(result)) == (TEMPLATE_ACCOUNT, "us-east-1")
     assert moto.recorded_requests() == []
+
+
+def test_without_boto3_the_aws_cli_gives_the_account_and_the_profiles_region(bake, moto, tmp_path):
+    """A plain `pipx install cookiecutter`: neither boto3 nor botocore, the aws CLI on PATH."""
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    aws = shim / "aws"  # the real CLI, run with its own Python's modules
+    aws.write_text(f'#!/bin/sh\nunset PYTHONPATH\nexec "{VENV_BIN}/aws" "$@"\n')
+    aws.chmod(0o755)
+    hidden = hide_modules(tmp_path / "hidden", "boto3", "botocore")
+    env = moto.env(PYTHONPATH=hidden, PATH=f"{shim}:/usr/bin:/bin")
+    del env["AWS_REGION"], env["AWS_DEFAULT_REGION"]
+    with open(env["AWS_CONFIG_FILE"], "w") as config:
+        config.write("[default]\nregion = ap-southeast-2\n")
+    project = baked(bake({"aws_checks": "skip"}, env=env))
+    assert account_and_region(project) == (MOTO_ACCOUNT_ID, "ap-southeast-2")
