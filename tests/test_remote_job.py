@@ -165,6 +165,11 @@ def remote_job(project, env, *args: str, timeout: float = 120) -> subprocess.Com
     )
 
 
+def through_overlay(project, moto, overlay, command: str, *args: str):
+    """remote_job.py COMMAND --job JOB ARGS, talking to moto through the overlay."""
+    return remote_job(project, moto.env(AWS_ENDPOINT_URL=overlay.url), command, "--job", JOB, *args)
+
+
 def stop_requests(moto) -> list[dict]:
     """The bodies of the StopTrainingJob requests moto received."""
     return [
@@ -209,9 +214,7 @@ def test_a_running_job_is_followed_to_its_end_and_no_event_is_printed_twice(proj
         and put_log(moto, "algo-1", [(n * 100 + i, line) for i, line in enumerate(arrivals[n])])
     )
 
-    done = remote_job(
-        project, moto.env(AWS_ENDPOINT_URL=overlay.url), "logs", "--job", JOB, "--poll", "0.2"
-    )
+    done = through_overlay(project, moto, overlay, "logs", "--poll", "0.2")
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
@@ -245,9 +248,7 @@ def test_a_log_read_throttled_for_two_polls_warns_and_prints_every_event_once_to
 
     overlay.on_describe = on_describe
 
-    done = remote_job(
-        project, moto.env(AWS_ENDPOINT_URL=overlay.url), "logs", "--job", JOB, "--poll", "0.2"
-    )
+    done = through_overlay(project, moto, overlay, "logs", "--poll", "0.2")
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
@@ -271,9 +272,7 @@ def test_five_throttled_polls_in_a_row_end_the_follow_with_one_error_line_and_ex
     overlay.statuses[JOB] = [RUNNING]
     overlay.fail_next[GET_LOG_EVENTS] = 5 * attempts  # a sixth poll would read the log
 
-    done = remote_job(
-        project, moto.env(AWS_ENDPOINT_URL=overlay.url), "logs", "--job", JOB, "--poll", "0.2"
-    )
+    done = through_overlay(project, moto, overlay, "logs", "--poll", "0.2")
 
     assert done.returncode == 1
     assert done.stdout == ""
@@ -293,7 +292,7 @@ def test_a_failed_jobs_log_ends_with_its_failure_reason_and_a_non_zero_exit(proj
         {"TrainingJobStatus": "Failed", "SecondaryStatus": "Failed", "FailureReason": reason}
     ]
 
-    done = remote_job(project, moto.env(AWS_ENDPOINT_URL=overlay.url), "logs", "--job", JOB)
+    done = through_overlay(project, moto, overlay, "logs")
 
     assert done.returncode == 1
     assert done.stdout.splitlines() == [
@@ -348,7 +347,7 @@ def test_stopping_a_running_job_sends_stop_training_job_and_reports_motos_500_in
     create_training_job(moto, JOB)
     overlay.statuses[JOB] = [RUNNING]
 
-    done = remote_job(project, moto.env(AWS_ENDPOINT_URL=overlay.url), "stop", "--job", JOB)
+    done = through_overlay(project, moto, overlay, "stop")
 
     requests = stop_requests(moto)
     assert requests and all(request == {"TrainingJobName": JOB} for request in requests)
@@ -372,7 +371,7 @@ def test_stopping_a_job_that_runs_says_how_to_follow_it(
     overlay.statuses[JOB] = [{"TrainingJobStatus": status}]
     overlay.answer_stop = True  # as AWS answers: {}
 
-    done = remote_job(project, moto.env(AWS_ENDPOINT_URL=overlay.url), "stop", "--job", JOB)
+    done = through_overlay(project, moto, overlay, "stop")
 
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"Training job {JOB} {says}{JOB}\n"

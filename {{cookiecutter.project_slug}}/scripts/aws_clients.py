@@ -1,5 +1,6 @@
-"""boto3 clients for the scripts: short timeouts and one retry, so a wrong region or a dead
-network fails in seconds with an error instead of hanging for minutes."""
+"""boto3 clients for the scripts, with short timeouts and one retry, so a wrong region or a
+dead network fails in seconds with an error instead of hanging for minutes; and the code
+and message of an error AWS answered with."""
 
 AWS_TIMEOUT_SECONDS = 10
 
@@ -16,3 +17,9 @@ def clients(region: str | None, *services: str, timeout: float = AWS_TIMEOUT_SEC
     )
     session = boto3.Session(region_name=region)
     return [session.client(service, config=config) for service in services]
+
+
+def aws_error(error: Exception) -> tuple[str, str]:
+    """(code, message) of an error AWS answered with; ("", "") for any other error."""
+    answer = (getattr(error, "response", None) or {}).get("Error", {})
+    return answer.get("Code", ""), answer.get("Message", "")

@@ -17,7 +17,10 @@ import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from aws_clients import clients  # the scripts' folder: boto3 with timeouts, imported lazily
+from aws_clients import (
+    aws_error,
+    clients,
+)  # the scripts' folder: boto3 with timeouts, imported lazily
 
 DOCKER_TIMEOUT_SECONDS = 20
 # Per AWS call (connect, then read), with one retry: a dead network fails in seconds.
@@ -181,7 +184,8 @@ def docker_checks(platform: str, min_free_gb: float) -> Iterator[Check]:
 
 
 def error_code(error: Exception) -> str:
-    return getattr(error, "response", {}).get("Error", {}).get("Code", type(error).__name__)
+    """AWS's error code, or the error's class name when AWS did not answer."""
+    return aws_error(error)[0] or type(error).__name__
 
 
 def signed_in(region: str, account: str) -> tuple[Check, list | None]:
@@ -228,11 +232,12 @@ def signed_in(region: str, account: str) -> tuple[Check, list | None]:
 ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "403"}
 
 
-def cannot_check(name: str, error: Exception, permission: str) -> Check | None:
-    """A WARN when the caller may not look (the job itself may still work), else None."""
+def check_failed(name: str, error: Exception, permission: str) -> Check:
+    """A check that raised: a WARN when the caller may not look (the job runs with the
+    role's permissions, so it may still work), else a FAIL in one line."""
     if error_code(error) in ACCESS_DENIED:
         return warn(name, f"not checked: your credentials lack {permission}")
-    return None
+    return fail(name, f"{type(error).__name__}: {error}", "retry, or ask the aws CLI")
 
 
 def ecr_repository(ecr, repository: str, region: str) -> Check:
@@ -244,11 +249,6 @@ def ecr_repository(ecr, repository: str, region: str) -> Check:
             f"{repository} does not exist in {region}",
             f"aws ecr create-repository --repository-name {repository} --region {region}",
         )
-    except ecr.exceptions.ClientError as error:
-        denied = cannot_check("ecr-repository", error, "ecr:DescribeRepositories")
-        if denied is None:
-            raise
-        return denied
     return ok("ecr-repository", f"{repository} exists in {region}")
 
 
@@ -259,11 +259,6 @@ def ecr_image(ecr, repository: str, tag: str) -> Check:
         return fail(
             "ecr-image", f"{repository}:{tag} is not in ECR (train-remote runs it)", "make push"
         )
-    except ecr.exceptions.ClientError as error:
-        denied = cannot_check("ecr-image", error, "ecr:DescribeImages")
-        if denied is None:
-            raise
-        return denied
     media_type = images["imageDetails"][0].get("imageManifestMediaType", "")
     if media_type in INDEX_MEDIA_TYPES:
         return fail(
@@ -304,11 +299,6 @@ def role_trust(iam, role_arn: str, account: str) -> Check:
             f"&& aws iam attach-role-policy --role-name {name} "
             f"--policy-arn arn:{partition}:iam::aws:policy/AmazonSageMakerFullAccess",
         )
-    except iam.exceptions.ClientError as error:
-        denied = cannot_check("role", error, "iam:GetRole")
-        if denied is None:
-            raise
-        return denied
     if role["Arn"] != role_arn:  # same name, another path: the job would name no role
         return fail(
             "role",
@@ -411,16 +401,28 @@ def aws_checks(args) -> Iterator[Check]:
         yield from not_checked(AWS_CHECKS, reason)
         return
     ecr, iam, s3 = others
-    for name, check in [
-        ("ecr-repository", lambda: ecr_repository(ecr, args.repository, args.region)),
-        ("ecr-image", lambda: ecr_image(ecr, args.repository, args.image_tag)),
-        ("role", lambda: role_trust(iam, args.role, args.account)),
-        ("s3-output", lambda: s3_bucket(s3, args.s3_output_path, args.region, args.account)),
+    for name, permission, check in [
+        (
+            "ecr-repository",
+            "ecr:DescribeRepositories",
+            lambda: ecr_repository(ecr, args.repository, args.region),
+        ),
+        (
+            "ecr-image",
+            "ecr:DescribeImages",
+            lambda: ecr_image(ecr, args.repository, args.image_tag),
+        ),
+        ("role", "iam:GetRole", lambda: role_trust(iam, args.role, args.account)),
+        (
+            "s3-output",
+            "s3:ListBucket",
+            lambda: s3_bucket(s3, args.s3_output_path, args.region, args.account),
+        ),
     ]:
         try:
             yield check()
         except Exception as error:  # one line, never a traceback
-            yield fail(name, f"{type(error).__name__}: {error}", "retry, or ask the aws CLI")
+            yield check_failed(name, error, permission)
 
 
 def main(argv=None) -> int:

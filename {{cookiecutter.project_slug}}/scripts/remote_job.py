@@ -20,7 +20,7 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
-from aws_clients import clients  # noqa: E402
+from aws_clients import aws_error, clients  # noqa: E402
 
 from run_estimator import explain  # noqa: E402  (the launcher's one-line AWS errors)
 
@@ -108,8 +108,7 @@ def status_line(job: str, described: dict) -> str:
 def transient(error: Exception) -> str:
     """The error's code or name if a later poll may well succeed (throttled, AWS briefly down,
     the network), else ""."""
-    code = (getattr(error, "response", None) or {}).get("Error", {}).get("Code", "")
-    name = type(error).__name__
+    code, name = aws_error(error)[0], type(error).__name__
     return code if code in THROTTLED else name if name in UNANSWERED else ""
 
 
@@ -167,9 +166,7 @@ def stop(sagemaker, job: str) -> int:
 
 
 def error_line(error: Exception, job: str, region: str, doing: str) -> str:
-    response = getattr(error, "response", None) or {}  # ClientError's; None on some others
-    code = response.get("Error", {}).get("Code", "")
-    message = response.get("Error", {}).get("Message", "")
+    code, message = aws_error(error)
     # DescribeTrainingJob's answer for a name it does not know (moto: "Could not find ...")
     if code == "ValidationException" and re.search(r"not found|could not find", message, re.I):
         return (
