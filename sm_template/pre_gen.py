@@ -4,6 +4,7 @@ import os
 
 from sm_template.aws_checks import check_against_aws
 from sm_template.messages import note, report
+from sm_template.replay import replay_hint
 from sm_template.validation import validate
 
 
@@ -26,5 +27,14 @@ def run(answers: dict) -> int:
             "(answer aws_checks=skip to generate offline)"
         )
         errors = check_against_aws(answers)
-    report(errors, warnings)
+    report(errors, warnings, _replay_hint(answers, errors) if errors else None)
     return 1 if errors else 0
+
+
+def _replay_hint(answers: dict, errors: list[str]) -> list[str]:
+    """cookiecutter saved the answers before this hook ran: how to fix and replay them.
+    Only a help: should finding them fail, the errors are still reported as they are."""
+    try:
+        return replay_hint(answers, errors)
+    except Exception:
+        return []

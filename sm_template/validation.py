@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Callable
 
 from sm_template.regions import PARTITION_OF_REGION, REGIONS_BY_PARTITION, closest_region
+from sm_template.template import choices
 
 ACCOUNT_ID = re.compile(r"[0-9]{12}")
 ROLE_ARN_SHAPE = re.compile(r"arn:(?P<partition>[^:]*):iam::(?P<account>[^:]*):role/(?P<rest>.+)")
@@ -384,11 +385,8 @@ def _tensorflow_version(answers: dict[str, str], found: _Findings) -> None:
 
 
 def _choices(answers: dict[str, str], found: _Findings) -> None:
-    for field, allowed in (
-        ("accelerator", ("cpu", "gpu")),
-        ("aws_checks", ("strict", "skip")),
-        ("create_ecr_repository", ("no", "yes")),
-    ):
+    # The choices are cookiecutter.json's lists, so the two never disagree.
+    for field, allowed in choices().items():
         if answers[field] not in allowed:
             found.error(
                 field, f"{show(answers[field])} is not a choice; answer {' or '.join(allowed)}"
@@ -440,7 +438,7 @@ def validate(answers: dict) -> tuple[list[str], list[str]]:
     """Check every answer offline; return (errors, warnings), each a list of one-line messages
     of the form "<field>: <what is wrong>; <how to fix it>"."""
     # A missing answer (e.g. a field removed from cookiecutter.json) counts as empty.
-    text = {field: str(answers.get(field, "")) for field in FIELDS}
+    text = {field: str(answers.get(field, "")) for field in (*FIELDS, *choices())}
     found = _Findings()
     for check in CHECKS:
         check(text, found)
