@@ -142,6 +142,22 @@ def doctor_report(stdout: str) -> dict[str, str]:
     return report
 
 
+def put_image_tag(moto, repository: str, tag: str) -> None:
+    """The tag in the moto server's ECR repository (created if needed), as a push leaves it:
+    train-remote checks it is there before uploading or submitting anything."""
+    ecr = moto.client("ecr")
+    try:
+        ecr.create_repository(repositoryName=repository)
+    except ecr.exceptions.RepositoryAlreadyExistsException:
+        pass
+    ecr.put_image(
+        repositoryName=repository,
+        imageManifest=json.dumps(IMAGE_MANIFEST),
+        imageManifestMediaType=IMAGE_MANIFEST["mediaType"],
+        imageTag=tag,
+    )
+
+
 def seed_ready_account(moto, project: Path) -> None:
     """What train-remote needs, made in the moto server: the ECR repository holding the
     image tag the project would run, the execution role trusting SageMaker, the bucket."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from cookiecutter.main import cookiecutter
-from helpers import TEMPLATE_DIR, VENV_BIN
+from helpers import TEMPLATE_DIR, VENV_BIN, make_setting
 
 EXPECTED_FILES = sorted(
     [
@@ -27,7 +27,17 @@ EXPECTED_FILES = sorted(
         "Makefile",
         "README.md",
         "code/job_contract.py",
+        "code/sagemaker_runtime.py",
         "code/train.py",
+        "project_tools/__init__.py",
+        "project_tools/aws.py",
+        "project_tools/contract.py",
+        "project_tools/doctor.py",
+        "project_tools/job_settings.py",
+        "project_tools/jobs.py",
+        "project_tools/local_run.py",
+        "project_tools/metrics.py",
+        "project_tools/settings.py",
         "pyproject.toml",
         "requirements-dev.txt",
         "requirements-gpu.txt",
@@ -35,16 +45,12 @@ EXPECTED_FILES = sorted(
         "requirements.txt",
         "run_estimator.py",
         "sagemaker.yaml",
-        "scripts/aws_clients.py",
-        "scripts/doctor.py",
-        "scripts/metrics.py",
         "scripts/prepare_data.py",
-        "scripts/remote_job.py",
-        "scripts/update.py",
         "tests/conftest.py",
         "tests/test_job_contract.py",
         "tests/test_metrics.py",
         "tests/test_run_estimator.py",
+        "tests/test_sagemaker_runtime.py",
         "tests/test_scale_out.py",
         "tests/test_train.py",
     ]
@@ -162,29 +168,102 @@ def test_make_help_is_the_default_and_lists_every_target_with_a_line(default_pro
     assert sorted(listed) == sorted(MAKE_TARGETS)
 
 
-def test_the_makefile_takes_every_setting_from_the_command_line(default_project):
+def makefile_settings(project: Path) -> dict[str, str]:
+    """setting -> its help line, as `make help` lists them."""
+    done = subprocess.run(["make", "help"], cwd=project, capture_output=True, text=True)
+    settings = done.stdout.split("Settings", 1)[1]
+    return dict(re.findall(r"^  ([A-Z][A-Z0-9_]+) +(\S.*)$", settings, re.MULTILINE))
+
+
+def launcher_options(project: Path) -> dict[str, str]:
+    """option -> the setting it reads, from run_estimator.py --help."""
     done = subprocess.run(
-        ["make", "-s", "print-REMOTE_IMAGE", "REGISTRY=reg.example:5000", "IMAGE_TAG=v7"],
-        cwd=default_project,
+        [sys.executable, "run_estimator.py", "--help"],
+        cwd=project,
         capture_output=True,
         text=True,
+        env={
+            "PATH": os.environ["PATH"],
+            "HOME": os.environ["HOME"],
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
     )
-    assert done.stdout.strip() == "reg.example:5000/mnist_on_sagemaker:v7"
+    text = " ".join(done.stdout.split("options:", 1)[1].split())
+    return dict(re.findall(r"(--[a-z0-9-]+) [A-Z0-9_]+ [^[]*\[([A-Z0-9_]+)", text))
+
+
+def fake_venv(tmp_path: Path, project: Path) -> Path:
+    """A VENV whose python records its arguments and environment instead of running."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    python = venv / "bin" / "python"
+    python.write_text(
+        f"#!{sys.executable}\nimport json, os, sys\n"
+        "record = {'argv': sys.argv[1:], 'env': dict(os.environ)}\n"
+        "json.dump(record, open(os.environ['RECORD'], 'w'))\n"
+    )
+    python.chmod(0o755)
+    for marker in (".installed-tools", ".installed-dev"):  # newer than the requirements
+        (venv / marker).touch()
+    return venv
+
+
+def test_make_help_lists_every_setting_with_what_it_does(default_project):
+    settings = makefile_settings(default_project)
+    assert {"AWS_REGION", "INSTANCE_TYPE", "HPARAMS", "SPOT", "KEEP_ALIVE", "VENV"} <= set(settings)
+    assert all(len(line) > 10 for line in settings.values()), settings
+
+
+def test_every_launcher_option_reads_a_setting_that_the_makefile_declares(default_project):
+    options = launcher_options(default_project)
+    assert len(options) >= 20, options
+    # --image is the one the recipes pass themselves: the local tag, or the ECR URI
+    assert set(options.values()) - {"IMAGE"} <= set(makefile_settings(default_project))
+
+
+def record_train_remote(project: Path, tmp_path: Path, *overrides: str) -> dict:
+    """What `make train-remote` hands the launcher: its arguments and environment."""
+    record = tmp_path / "record.json"
     done = subprocess.run(
-        [
-            "make",
-            "-n",
-            "train-remote",
-            "INSTANCE_COUNT=3",
-            "HPARAMS=epochs=2 learning-rate=0.01",
-            "VENV=/v",
-        ],
-        cwd=default_project,
+        ["make", "train-remote", f"VENV={fake_venv(tmp_path, project)}", *overrides],
+        cwd=project,
+        env={**os.environ, "RECORD": str(record)},
         capture_output=True,
         text=True,
+        timeout=60,
     )
-    assert "--instance-count 3" in done.stdout
-    assert '--hparams "epochs=2 learning-rate=0.01"' in done.stdout
+    assert done.returncode == 0, done.stderr
+    recorded = json.loads(record.read_text())
+    assert recorded["argv"][:2] == ["run_estimator.py", "remote"]
+    return recorded
+
+
+def test_the_makefile_defaults_reach_the_launcher_as_its_options_defaults(
+    default_project, tmp_path
+):
+    options = launcher_options(default_project)
+    env = record_train_remote(default_project, tmp_path)["env"]
+    shown = subprocess.run(
+        [sys.executable, "run_estimator.py", "--help"],
+        cwd=default_project,
+        env={**env, "COLUMNS": "1000", "PYTHONDONTWRITEBYTECODE": "1"},  # no wrapping at hyphens
+        capture_output=True,
+        text=True,
+    ).stdout
+    text = " ".join(shown.split())
+    for option, setting in options.items():
+        if setting == "IMAGE":  # the recipes pass it: the local tag, or the ECR URI
+            continue
+        default = make_setting(default_project, setting)
+        assert env.get(setting) == default, setting
+        assert (f"[{setting}={default}]" if default else f"[{setting}]") in text, option
+
+
+def test_a_setting_given_to_make_overrides_its_default_for_the_launcher(default_project, tmp_path):
+    env = record_train_remote(
+        default_project, tmp_path, "INSTANCE_COUNT=3", "HPARAMS=epochs=2 learning-rate=0.01"
+    )["env"]
+    assert env["INSTANCE_COUNT"] == "3" and env["HPARAMS"] == "epochs=2 learning-rate=0.01"
 
 
 def test_the_ci_workflow_keeps_githubs_expressions_and_lints_tests_and_builds(default_project):
@@ -195,8 +274,8 @@ def test_the_ci_workflow_keeps_githubs_expressions_and_lints_tests_and_builds(de
     steps = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
     assert "ruff check ." in steps and "make test" in steps
     assert any(step.startswith("make build") for step in steps)
-    uses = [step.get("uses", "") for step in workflow["jobs"]["lint"]["steps"]]
-    assert any(use.startswith("hadolint/hadolint-action@") for use in uses)
+    lint = [step.get("run", "") for step in workflow["jobs"]["lint"]["steps"]]
+    assert "hadolint Dockerfile" in lint  # its pinned version: tests/test_pins.py
 
 
 def test_pre_commit_runs_ruff_and_hadolint_at_pinned_revisions(default_project):
@@ -220,19 +299,6 @@ def test_the_dockerfile_passes_hadolint_and_the_code_passes_ruff_format(tmp_path
         text=True,
     )
     assert done.returncode == 0, done.stdout
-
-
-def test_the_fast_loop_settings_reach_the_launcher(default_project):
-    def dry_run(*args):
-        return subprocess.run(
-            ["make", "-n", *args, "VENV=/v"], cwd=default_project, capture_output=True, text=True
-        ).stdout
-
-    remote = dry_run("train-remote", "KEEP_ALIVE=600", "INPUT_MODE=FastFile")
-    assert "--keep-alive 600" in remote and "--input-mode FastFile" in remote
-    assert "--keep-alive" not in dry_run("train-remote")
-    assert "--code-mount" in dry_run("train-local", "CODE_MOUNT=1")
-    assert "--code-mount" not in dry_run("train-local")
 
 
 def test_the_image_tag_is_never_latest_and_follows_the_build_inputs(tmp_path):
@@ -294,8 +360,7 @@ def test_a_gpu_project_builds_a_cuda_image_for_a_gpu_instance_and_runs_local_gpu
 
     assert "REQUIREMENTS=requirements-gpu.txt" in dry_run("build")
     assert re.search(r":src-[0-9a-f]{10}-gpu ", dry_run("build"))
-    assert "--gpu" in dry_run("train-local")
-    assert "--gpu" not in dry_run("train-local", "ACCELERATOR=cpu")  # the override
+    assert make_setting(project, "ACCELERATOR") == "gpu"  # local runs: local_gpu
     assert "REQUIREMENTS=requirements.txt" in dry_run("build", "ACCELERATOR=cpu")
 
 

@@ -1,12 +1,14 @@
 """make doctor, AWS side: each check against a moto server, in setups that pass and that fail.
 
 Docker is pointed at a socket nobody serves, so these tests do not depend on an engine (the
-checks with a real engine are in e2e/test_doctor.py). Every FAIL line carries a command;
+checks with a real engine are in e2e/test_doctor_with_docker.py). Every FAIL line carries a command;
 where the aws CLI can run it, the tests run it and check that it fixes what it says.
 """
 
+import contextlib
 import json
 import os
+import shlex
 import socket
 import subprocess
 import time
@@ -21,6 +23,8 @@ from helpers import (
     run_doctor,
     seed_ready_account,
 )
+
+from sm_template.aws_checks import create_repository_command
 
 AWS_CHECKS = ["credentials", "ecr-repository", "ecr-image", "role", "s3-output"]
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
@@ -80,6 +84,15 @@ def test_an_empty_account_fails_each_check_with_a_command_that_fixes_it(project,
     for name in ["ecr-repository", "role", "s3-output"]:
         assert report[name].startswith("OK "), report[name]
     assert report["ecr-image"].startswith("FAIL ")  # only make push puts the image there
+
+
+def test_the_fix_for_a_missing_repository_is_the_command_the_template_runs_to_create_it(
+    project, moto
+):
+    _, report = doctor(project, moto.env(**NO_DOCKER))
+    repository = make_setting(project, "ECR_REPOSITORY")
+    command = create_repository_command(repository, moto.region)  # immutable tags, scan on push
+    assert fix_of(report["ecr-repository"]) == shlex.join(command)
 
 
 def test_a_role_sagemaker_cannot_assume_fails_and_its_fix_makes_it_pass(project, moto):
@@ -154,14 +167,38 @@ def test_an_image_pushed_as_a_multi_platform_index_fails_with_the_rebuild(projec
     assert "--provenance=false" in fix_of(report["ecr-image"])
 
 
+@contextlib.contextmanager
+def black_holed_endpoint():
+    """An endpoint URL whose connections never complete, as behind a firewall that drops
+    packets: a listening socket whose one-place queue is full, so the kernel drops the
+    handshakes that follow. (Connecting then times out after aws.py's connect timeout; a
+    server that accepts and never answers would be waited for its read timeout instead.)"""
+    with socket.create_server(("127.0.0.1", 0), backlog=0) as server:
+        queued = []
+        while True:  # fill the queue until a connection does not complete
+            client = socket.socket()
+            client.settimeout(0.5)
+            try:
+                client.connect(server.getsockname())
+            except OSError:
+                client.close()
+                break
+            queued.append(client)
+        try:
+            yield f"http://127.0.0.1:{server.getsockname()[1]}"
+        finally:
+            for client in queued:
+                client.close()
+
+
 def test_an_aws_endpoint_that_never_answers_fails_once_within_30_seconds(project, moto):
-    with socket.create_server(("127.0.0.1", 0)) as silent:
-        env = moto.env(AWS_ENDPOINT_URL=f"http://127.0.0.1:{silent.getsockname()[1]}", **NO_DOCKER)
+    with black_holed_endpoint() as url:
+        env = moto.env(AWS_ENDPOINT_URL=url, **NO_DOCKER)
         started = time.monotonic()
         done, report = doctor(project, env)
         seconds = time.monotonic() - started
     assert done.returncode != 0
-    assert report["credentials"].startswith("FAIL AWS does not answer in us-east-1")
+    assert report["credentials"].startswith("FAIL AWS does not answer (")
     for name in ["ecr-repository", "ecr-image", "role", "s3-output"]:
         assert report[name] == "WARN not checked: AWS does not answer"
     assert seconds < 30, f"doctor took {seconds:.0f} s on a silent endpoint"

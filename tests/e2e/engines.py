@@ -1,6 +1,5 @@
 """Running what a user runs, for the end-to-end tests: commands, make targets, timings."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -71,14 +70,12 @@ def image_layers(image: str) -> list[str]:
     return json.loads(done.stdout)
 
 
-def contract(project):
-    """The baked project's code/job_contract.py, imported from its file."""
-    spec = importlib.util.spec_from_file_location(
-        "job_contract_e2e", project / "code" / "job_contract.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def metric_definitions(project) -> list[dict]:
+    """The metric definitions the baked project gives SageMaker, as its launcher loads them."""
+    code = "import json; from project_tools.contract import runtime; "
+    code += "print(json.dumps(runtime().metric_definitions()))"
+    done = run([sys.executable, "-c", code], cwd=project)
+    return json.loads(done.stdout)
 
 
 def image_of(project, env, settings) -> str:

@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 from engines import Stopwatch, bake, image_of, make, run, score_model
+from helpers import put_image_tag
 
 HPARAMS = "epochs=4 learning-rate=0.005"
 SLOW_HPARAMS = "epochs=6 batch-size=1"  # about 1,400 steps an epoch: time to interrupt
@@ -162,6 +163,7 @@ def test_spot_sharding_warm_pool_and_input_mode_reach_the_job_request(project, m
         **project["settings"],
     )
     assert refused.returncode != 0 and "use MAX_WAIT >= 3600" in refused.stdout
+    put_image_tag(moto_server, "scale_out", "v1")
     moto_server.start_recording()
     make(
         path,
@@ -171,7 +173,7 @@ def test_spot_sharding_warm_pool_and_input_mode_reach_the_job_request(project, m
         INPUT_MODE="FastFile",
         SPOT=1,
         MAX_RUN=3600,
-        MAX_WAIT=7200,
+        MAX_WAIT=5000,  # not the default 2 x MAX_RUN: the setting itself must arrive
         INSTANCE_COUNT=2,
         DATA_DISTRIBUTION="ShardedByS3Key",
         IMAGE_TAG="v1",
@@ -188,7 +190,7 @@ def test_spot_sharding_warm_pool_and_input_mode_reach_the_job_request(project, m
     assert request["AlgorithmSpecification"]["TrainingInputMode"] == "FastFile"
     assert request["StoppingCondition"] == {
         "MaxRuntimeInSeconds": 3600,
-        "MaxWaitTimeInSeconds": 7200,
+        "MaxWaitTimeInSeconds": 5000,
     }
     checkpoints = request["CheckpointConfig"]
     prefix = f"s3://{bucket}/projects/scale_out/checkpoints/scale-out-"

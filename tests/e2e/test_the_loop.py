@@ -13,15 +13,15 @@ import pytest
 from engines import (
     Stopwatch,
     bake,
-    contract,
     image_layers,
     image_of,
     make,
+    metric_definitions,
     registry_tags,
     run,
     score_model,
 )
-from helpers import TEMPLATE_DIR
+from helpers import TEMPLATE_DIR, put_image_tag
 
 PROJECT_NAME = "Digits E2E"
 SLUG = "digits_e2e"
@@ -111,6 +111,7 @@ def test_the_build_context_holds_only_what_the_image_needs(loop):
     shipped = sorted(path.removeprefix("/context/") for path in listing)
     assert shipped == [
         "code/job_contract.py",
+        "code/sagemaker_runtime.py",
         "code/train.py",
         "requirements-gpu.txt",
         "requirements.txt",
@@ -132,10 +133,12 @@ def test_train_local_leaves_a_model_that_scores_well_and_metric_lines_that_parse
     assert names.count("1/saved_model.pb") == 1, names
     assert accuracy > 0.8, f"accuracy {accuracy:.3f} on the test channel"
 
-    definitions = contract(project).metric_definitions()
+    definitions = metric_definitions(project)
     log = (project / "outputs" / "latest" / "train.log").read_text()
     metric_lines = [line for line in log.splitlines() if "METRIC " in line]
-    assert len(metric_lines) == 3 * 4 + 2  # 4 per epoch, then test loss and accuracy
+    final = [d["Name"] for d in definitions if d["Name"].startswith("test:")]
+    per_epoch = len(definitions) - len(final)  # train: and validation: every epoch
+    assert len(metric_lines) == 3 * per_epoch + len(final)  # 3 epochs, then the test scores
     for line in metric_lines:
         matches = [d for d in definitions if re.search(d["Regex"], line)]
         assert len(matches) == 1, line
@@ -183,6 +186,7 @@ def test_login_fails_when_the_token_cannot_be_had(loop):
 
 def test_train_remote_sends_the_job_sagemaker_needs(loop):
     project, moto = loop["project"], loop["moto"]
+    put_image_tag(moto, REPOSITORY, current_image(loop).split(":", 1)[1])  # as pushed to ECR
     moto.start_recording()
     with Stopwatch("train-remote (submit to moto)"):
         done = make(
@@ -214,10 +218,7 @@ def test_train_remote_sends_the_job_sagemaker_needs(loop):
     assert request["ResourceConfig"]["InstanceType"] == "ml.c5.xlarge"
     assert request["ResourceConfig"]["InstanceCount"] == 2
     assert request["HyperParameters"] == {"epochs": "4", "batch-size": "32"}
-    assert (
-        request["AlgorithmSpecification"]["MetricDefinitions"]
-        == contract(project).metric_definitions()
-    )
+    assert request["AlgorithmSpecification"]["MetricDefinitions"] == metric_definitions(project)
     assert {
         c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
         for c in request["InputDataConfig"]

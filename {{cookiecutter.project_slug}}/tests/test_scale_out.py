@@ -1,5 +1,5 @@
-"""Several hosts, several GPUs, interruptions: what train.py decides from what SageMaker
-says about the hosts, and how it resumes after SIGTERM (a real process and signal)."""
+"""Several hosts, several GPUs, interruptions: what the runtime decides from what SageMaker
+says about the hosts, and how train.py resumes after SIGTERM (a real process and signal)."""
 
 import json
 import os
@@ -10,22 +10,26 @@ import sys
 import numpy as np
 import prepare_data
 import pytest
-import train
+import sagemaker_runtime
 from conftest import PROJECT_DIR
 
 
-def test_one_host_without_gpus_uses_the_default_strategy():
-    plan = train.distribution_plan(["algo-1"], "algo-1", num_gpus=0)
+@pytest.mark.parametrize("num_gpus", [0, 1])
+def test_one_host_with_at_most_one_gpu_uses_the_default_strategy(num_gpus):
+    plan = sagemaker_runtime.distribution_plan(["algo-1"], "algo-1", num_gpus=num_gpus)
     assert plan["strategy"] == "default" and plan["is_chief"] and plan["tf_config"] is None
 
 
 def test_one_host_with_several_gpus_mirrors_over_them():
-    assert train.distribution_plan(["algo-1"], "algo-1", num_gpus=4)["strategy"] == "mirrored"
+    assert (
+        sagemaker_runtime.distribution_plan(["algo-1"], "algo-1", num_gpus=4)["strategy"]
+        == "mirrored"
+    )
 
 
 def test_several_hosts_form_one_cluster_and_only_the_first_is_chief():
     hosts = ["algo-1", "algo-2", "algo-3"]
-    plans = [train.distribution_plan(hosts, host, num_gpus=1) for host in hosts]
+    plans = [sagemaker_runtime.distribution_plan(hosts, host, num_gpus=1) for host in hosts]
     assert [p["strategy"] for p in plans] == ["multi-worker"] * 3
     assert [p["is_chief"] for p in plans] == [True, False, False]
     assert [p["tf_config"]["task"] for p in plans] == [
@@ -39,31 +43,31 @@ def test_several_hosts_form_one_cluster_and_only_the_first_is_chief():
 
 
 def test_a_host_outside_the_cluster_is_a_failure_reason():
-    with pytest.raises(train.JobError, match="not among the job's hosts"):
-        train.distribution_plan(["algo-1", "algo-2"], "algo-9", num_gpus=0)
+    with pytest.raises(sagemaker_runtime.JobError, match="not among the job's hosts"):
+        sagemaker_runtime.distribution_plan(["algo-1", "algo-2"], "algo-9", num_gpus=0)
 
 
 def test_the_cluster_comes_from_sm_variables_or_else_resourceconfig(opt_ml, monkeypatch):
-    assert train.sagemaker_cluster() == (["localhost"], "localhost", 0)
+    assert sagemaker_runtime.sagemaker_cluster() == (["localhost"], "localhost", 0)
     config = opt_ml / "input" / "config"
     config.mkdir(parents=True)
     (config / "resourceconfig.json").write_text(
         json.dumps({"current_host": "algo-2", "hosts": ["algo-2", "algo-1"]})
     )
-    assert train.sagemaker_cluster() == (["algo-1", "algo-2"], "algo-2", 0)
+    assert sagemaker_runtime.sagemaker_cluster() == (["algo-1", "algo-2"], "algo-2", 0)
     monkeypatch.setenv("SM_HOSTS", '["algo-1","algo-2","algo-3"]')
     monkeypatch.setenv("SM_CURRENT_HOST", "algo-3")
     monkeypatch.setenv("SM_NUM_GPUS", "8")
-    assert train.sagemaker_cluster() == (["algo-1", "algo-2", "algo-3"], "algo-3", 8)
+    assert sagemaker_runtime.sagemaker_cluster() == (["algo-1", "algo-2", "algo-3"], "algo-3", 8)
 
 
 def test_data_sharded_by_s3_key_is_not_sharded_again(monkeypatch):
-    assert not train.data_is_sharded_by_host("training")
+    assert not sagemaker_runtime.data_is_sharded_by_host("training")
     monkeypatch.setenv(
         "SM_INPUT_DATA_CONFIG", json.dumps({"training": {"S3DistributionType": "ShardedByS3Key"}})
     )
-    assert train.data_is_sharded_by_host("training")
-    assert not train.data_is_sharded_by_host("test")
+    assert sagemaker_runtime.data_is_sharded_by_host("training")
+    assert not sagemaker_runtime.data_is_sharded_by_host("test")
 
 
 def test_prepare_data_writes_shards_that_hold_every_example_once(tmp_path):
@@ -81,7 +85,9 @@ def test_prepare_data_writes_shards_that_hold_every_example_once(tmp_path):
 def test_a_host_with_its_own_shard_keeps_its_own_examples_in_every_global_batch():
     x = np.arange(40, dtype="float32").reshape(10, 2, 2)
     y = np.arange(10)
-    dataset, steps = train.as_dataset(x, y, batch_size=8, seed=0, shuffle=False, own_shard_of=2)
+    dataset, steps = sagemaker_runtime.as_dataset(
+        x, y, batch_size=8, seed=0, shuffle=False, own_shard_of=2
+    )
     assert steps == 2  # 10 examples, 4 of them a step on this host
     images, labels = next(iter(dataset))
     # tf.distribute gives worker i slice i of each batch of 8: both slices are ours
@@ -90,10 +96,35 @@ def test_a_host_with_its_own_shard_keeps_its_own_examples_in_every_global_batch(
 
 
 def test_a_batch_that_does_not_divide_among_the_hosts_is_a_failure_reason():
-    with pytest.raises(train.JobError, match="multiple of the 3 hosts"):
-        train.as_dataset(
+    with pytest.raises(sagemaker_runtime.JobError, match="multiple of the 3 hosts"):
+        sagemaker_runtime.as_dataset(
             np.zeros((9, 2)), np.zeros(9), batch_size=8, seed=0, shuffle=False, own_shard_of=3
         )
+
+
+def test_only_the_chief_prints_final_scores_and_keeps_the_model(opt_ml, capfd):
+    import tf_keras as keras
+
+    model = keras.Sequential([keras.layers.Dense(2, input_shape=(3,))])
+    hosts = ["algo-1", "algo-2"]
+    chief, other = (
+        sagemaker_runtime.Cluster(
+            sagemaker_runtime.distribution_plan(hosts, host, 0), strategy=None, seed=0
+        )
+        for host in hosts
+    )
+    other.print_metric("test:accuracy", 0.5)
+    assert other.save_model(model) is None
+    assert capfd.readouterr().out == ""
+    assert not list((opt_ml / "model").iterdir())
+
+    chief.print_metric("test:accuracy", 0.5)
+    assert chief.save_model(model) == opt_ml / "model" / "1"
+    assert (opt_ml / "model" / "1" / "saved_model.pb").is_file()
+    assert capfd.readouterr().out.splitlines() == [
+        "METRIC test:accuracy=0.5",
+        f"model saved to {opt_ml / 'model' / '1'}",
+    ]
 
 
 def run_train(opt_ml, *args):

@@ -1,4 +1,4 @@
-"""make logs JOB=<name> and make stop JOB=<name> (scripts/remote_job.py) against a moto server
+"""make logs JOB=<name> and make stop JOB=<name> (project_tools/jobs.py) against a moto server
 seeded with training jobs and their CloudWatch log streams.
 
 moto 5.2.5 makes every training job Completed at once, has no state manager for training
@@ -9,6 +9,7 @@ except those it is told to throttle.
 """
 
 import base64
+import dataclasses
 import http.client
 import importlib.util
 import json
@@ -29,6 +30,7 @@ from helpers import (
     create_training_job,
     environment_without_aws,
     free_port,
+    make_with_test_venv,
 )
 
 JOB = "digits-remote-20261126093342"
@@ -113,7 +115,7 @@ def overlay(moto):
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    """One baked project for the module (baked in-process: the scripts only read it)."""
+    """One baked project for the module (baked in-process: the commands only read it)."""
     output_dir = tmp_path_factory.mktemp("bake")
     return Path(
         cookiecutter(
@@ -127,11 +129,12 @@ def project(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def attempts(project) -> int:
-    """How many throttled answers fail one call: botocore's attempts, as aws_clients sets them."""
-    spec = importlib.util.spec_from_file_location("aws_clients", project / "scripts/aws_clients.py")
+    """How many throttled answers fail one call: botocore's attempts, as the project's one
+    AWS session (project_tools/aws.py) sets them."""
+    spec = importlib.util.spec_from_file_location("aws", project / "project_tools" / "aws.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    [logs] = module.clients("us-east-1", "logs")
+    logs = module.session("us-east-1").client("logs")
     return logs.meta.config.retries["total_max_attempts"]
 
 
@@ -154,9 +157,9 @@ def put_log(moto, host: str, events: list[tuple[int, str]], job: str = JOB) -> N
     )
 
 
-def remote_job(project, env, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def jobs(project, env, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(VENV_BIN / "python"), "scripts/remote_job.py", *args, "--region", "us-east-1"],
+        [str(VENV_BIN / "python"), "-m", "project_tools.jobs", *args, "--aws-region", "us-east-1"],
         cwd=project,
         env=env,
         capture_output=True,
@@ -166,8 +169,8 @@ def remote_job(project, env, *args: str, timeout: float = 120) -> subprocess.Com
 
 
 def through_overlay(project, moto, overlay, command: str, *args: str):
-    """remote_job.py COMMAND --job JOB ARGS, talking to moto through the overlay."""
-    return remote_job(project, moto.env(AWS_ENDPOINT_URL=overlay.url), command, "--job", JOB, *args)
+    """project_tools.jobs COMMAND --job JOB ARGS, talking to moto through the overlay."""
+    return jobs(project, moto.env(AWS_ENDPOINT_URL=overlay.url), command, "--job", JOB, *args)
 
 
 def stop_requests(moto) -> list[dict]:
@@ -186,7 +189,7 @@ def test_a_finished_jobs_log_prints_every_event_once_in_time_order_with_its_host
     put_log(moto, "algo-1", [(0, "epoch 1 on host 1"), (20, "epoch 2 on host 1"), (40, "done")])
     put_log(moto, "algo-2", [(10, "epoch 1 on host 2"), (30, "epoch 2 on host 2")])
 
-    done = remote_job(project, moto.env(), "logs", "--job", JOB)
+    done = jobs(project, moto.env(), "logs", "--job", JOB)
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
@@ -302,6 +305,64 @@ def test_a_failed_jobs_log_ends_with_its_failure_reason_and_a_non_zero_exit(proj
     ]
 
 
+def test_make_logs_exits_0_for_a_stopped_job_and_ends_with_why_it_stopped(project, moto, overlay):
+    create_training_job(moto, JOB)
+    put_log(moto, "algo-1", [(0, "SIGTERM: saving a checkpoint")])
+    overlay.statuses[JOB] = [
+        {"TrainingJobStatus": "Stopped", "SecondaryStatus": "MaxRuntimeExceeded"}
+    ]
+
+    env = moto.env(AWS_ENDPOINT_URL=overlay.url)
+    done = make_with_test_venv(project, "logs", ".installed-tools", env, JOB=JOB)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "SIGTERM: saving a checkpoint",
+        f"Training job {JOB}: Stopped (MaxRuntimeExceeded)",
+    ]
+
+
+def test_a_host_that_logs_late_or_never_hides_no_line_of_the_others(project, moto, overlay):
+    """What the SDK's TrainingJob.wait(logs=True) gets wrong: it prints nothing until every
+    host has a stream, and never reads a stream that appears after that."""
+    create_training_job(moto, JOB, instance_count=3)  # algo-3 never writes a line
+    put_log(moto, "algo-1", [(0, "host 1 starts")])
+    overlay.statuses[JOB] = [RUNNING, RUNNING, {"TrainingJobStatus": "Completed"}]
+    overlay.on_describe = lambda n: (
+        n == 2 and put_log(moto, "algo-2", [(500, "host 2 starts late")])
+    )
+
+    done = through_overlay(project, moto, overlay, "logs", "--poll", "0.2")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "[algo-1] host 1 starts",
+        f"Training job {JOB}: InProgress (Training)",
+        "[algo-2] host 2 starts late",
+        f"Training job {JOB}: Completed",
+    ]
+
+
+def test_lines_that_reach_cloudwatch_after_the_job_ended_are_still_printed(project, moto, overlay):
+    """CloudWatch gets a job's last lines after its status changed (the SDK's wait() returns
+    at once and loses them)."""
+    create_training_job(moto, JOB)
+    put_log(moto, "algo-1", [(0, "training")])
+    overlay.statuses[JOB] = [RUNNING, {"TrainingJobStatus": "Completed"}]
+    late = threading.Timer(0.3, put_log, (moto, "algo-1", [(900, "model saved")]))
+    overlay.on_describe = lambda n: n == 2 and late.start()  # 0.3 s after it said Completed
+
+    done = through_overlay(project, moto, overlay, "logs", "--poll", "1")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "training",
+        f"Training job {JOB}: InProgress (Training)",
+        "model saved",
+        f"Training job {JOB}: Completed",
+    ]
+
+
 def test_ctrl_c_while_following_exits_130_saying_the_job_runs_on_and_how_to_stop_it(
     project, moto, overlay
 ):
@@ -310,7 +371,16 @@ def test_ctrl_c_while_following_exits_130_saying_the_job_runs_on_and_how_to_stop
     polling = threading.Event()
     overlay.on_describe = lambda n: n >= 2 and polling.set()
     process = subprocess.Popen(
-        [str(VENV_BIN / "python"), "scripts/remote_job.py", "logs", "--job", JOB, "--poll", "0.2"],
+        [
+            str(VENV_BIN / "python"),
+            "-m",
+            "project_tools.jobs",
+            "logs",
+            "--job",
+            JOB,
+            "--poll",
+            "0.2",
+        ],
         cwd=project,
         env=moto.env(AWS_ENDPOINT_URL=overlay.url),
         stdout=subprocess.PIPE,
@@ -334,7 +404,7 @@ def test_ctrl_c_while_following_exits_130_saying_the_job_runs_on_and_how_to_stop
 def test_stopping_a_finished_job_says_so_and_sends_no_stop_request(project, moto):
     create_training_job(moto, JOB)
 
-    done = remote_job(project, moto.env(), "stop", "--job", JOB)
+    done = jobs(project, moto.env(), "stop", "--job", JOB)
 
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"Training job {JOB} has already ended (Completed); nothing to stop\n"
@@ -353,7 +423,7 @@ def test_stopping_a_running_job_sends_stop_training_job_and_reports_motos_500_in
     assert requests and all(request == {"TrainingJobName": JOB} for request in requests)
     assert done.returncode == 1
     [line] = done.stderr.splitlines()
-    assert line.startswith(f"error: could not stop job {JOB}: AWS refused the request: 500: ")
+    assert line.startswith(f"error: could not stop job {JOB}: 500: An error occurred (500) ")
     assert "Traceback" not in done.stderr
 
 
@@ -380,7 +450,7 @@ def test_stopping_a_job_that_runs_says_how_to_follow_it(
 
 @pytest.mark.parametrize("command", ["logs", "stop"])
 def test_an_unknown_job_is_one_line_without_a_traceback(project, moto, command):
-    done = remote_job(project, moto.env(), command, "--job", "no-such-job")
+    done = jobs(project, moto.env(), command, "--job", "no-such-job")
 
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
@@ -392,8 +462,11 @@ def test_an_unknown_job_is_one_line_without_a_traceback(project, moto, command):
 @pytest.mark.parametrize(
     ("setup", "fix"),
     [
-        ("no credentials", "run 'aws configure' (or aws sso login) and retry"),
-        ("unreachable endpoint", "check your network and region"),
+        (
+            "no credentials",
+            "no AWS credentials found; run aws configure (or aws sso login) and retry",
+        ),
+        ("unreachable endpoint", "check the network, the proxy and AWS_REGION"),
     ],
 )
 def test_no_credentials_or_an_unreachable_endpoint_is_one_line_naming_the_job_and_the_fix(
@@ -404,25 +477,34 @@ def test_no_credentials_or_an_unreachable_endpoint_is_one_line_naming_the_job_an
     else:
         env = moto.env(AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}")
 
-    done = remote_job(project, env, "stop", "--job", JOB)
+    done = jobs(project, env, "stop", "--job", JOB)
 
     assert done.returncode == 1
     [line] = done.stderr.splitlines()
     assert line.startswith(f"error: could not stop job {JOB}: ") and line.endswith(fix)
 
 
-@pytest.mark.parametrize("target", ["logs", "stop"])
+@pytest.mark.parametrize(
+    ("target", "says"),
+    [
+        ("logs", ["a line in eu-west-1", f"Training job {JOB}: Completed"]),
+        ("stop", [f"Training job {JOB} has already ended (Completed); nothing to stop"]),
+    ],
+)
 def test_make_passes_the_job_and_the_region_and_without_job_says_how_to_name_it(
-    project, tmp_path, target
+    project, moto, tmp_path, target, says
 ):
-    planned = subprocess.run(
-        ["make", "-n", target, f"JOB={JOB}", "AWS_REGION=eu-west-1"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    """The job is in eu-west-1, the environment's default region us-east-1: only a command
+    that takes JOB and AWS_REGION from make finds it (the SDK's own log reader would not)."""
+    west = dataclasses.replace(moto, region="eu-west-1")
+    create_training_job(west, JOB)
+    put_log(west, "algo-1", [(0, "a line in eu-west-1")])
+
+    done = make_with_test_venv(
+        project, target, ".installed-tools", moto.env(), JOB=JOB, AWS_REGION="eu-west-1"
     )
-    assert f"scripts/remote_job.py {target} --job {JOB} --region eu-west-1" in planned.stdout
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == says
 
     done = subprocess.run(
         ["make", target],
