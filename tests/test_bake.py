@@ -29,7 +29,6 @@ EXPECTED_FILES = sorted(
         "code/job_contract.py",
         "code/sagemaker_runtime.py",
         "code/train.py",
-        "project_tools/__init__.py",
         "project_tools/aws.py",
         "project_tools/contract.py",
         "project_tools/doctor.py",

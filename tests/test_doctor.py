@@ -210,9 +210,9 @@ def test_a_docker_daemon_that_does_not_answer_fails_with_how_to_start_it(project
     assert done.returncode != 0
     assert report["docker"].startswith("FAIL the Docker daemon does not answer")
     assert "systemctl start docker" in fix_of(report["docker"])
-    for name in ["compose", "builder", "architecture", "disk"]:
+    for name in ["compose", "architecture", "disk"]:
         assert report[name] == "WARN not checked: no Docker"
-    assert done.stdout.rstrip().splitlines()[-1] == "doctor: 1 FAIL, 4 WARN, 5 OK"
+    assert done.stdout.rstrip().splitlines()[-1] == "doctor: 1 FAIL, 3 WARN, 5 OK"
 
 
 def test_a_role_under_a_path_is_created_by_its_fix_under_that_path(project, moto):

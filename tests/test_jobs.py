@@ -38,6 +38,7 @@ LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 T0 = int(time.time() * 1000) - 600_000  # CloudWatch takes events of the last 14 days
 RUNNING = {"TrainingJobStatus": "InProgress", "SecondaryStatus": "Training"}
 GET_LOG_EVENTS = "Logs_20140328.GetLogEvents"
+DESCRIBE = "SageMaker.DescribeTrainingJob"
 THROTTLED = b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'
 
 
@@ -222,10 +223,8 @@ def test_a_running_job_is_followed_to_its_end_and_no_event_is_printed_twice(proj
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "line 0",
-        f"Training job {JOB}: InProgress (Starting)",
         "line 1",
         "line 2",
-        f"Training job {JOB}: InProgress (Training)",
         "line 3",
         "line 4, after the status changed",
         f"Training job {JOB}: Completed",
@@ -256,15 +255,37 @@ def test_a_log_read_throttled_for_two_polls_warns_and_prints_every_event_once_to
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "line 0",
-        f"Training job {JOB}: InProgress (Starting)",
         "line 1",
-        f"Training job {JOB}: InProgress (Training)",
         "line 2",
         f"Training job {JOB}: Completed",
     ]
     warning = "warning: AWS did not answer (ThrottlingException); retrying in 0.2 s"
     assert done.stderr.splitlines() == [warning, warning]
     assert overlay.fail_next == {GET_LOG_EVENTS: 0}
+
+
+def test_a_status_poll_throttled_twice_warns_and_the_follow_goes_on_to_the_end(
+    project, moto, overlay, attempts
+):
+    create_training_job(moto, JOB)
+    put_log(moto, "algo-1", [(0, "line 0")])
+    overlay.statuses[JOB] = [RUNNING, RUNNING, {"TrainingJobStatus": "Completed"}]
+
+    def on_describe(n: int) -> None:  # a throttled describe does not reach moto: no n for it
+        put_log(moto, "algo-1", [(n * 100, f"line {n}")])
+        if n == 2:  # the next two polls' describes fail, each after botocore's own retries
+            overlay.fail_next[DESCRIBE] = 2 * attempts
+
+    overlay.on_describe = on_describe
+
+    done = through_overlay(project, moto, overlay, "logs", "--poll", "0.2")
+
+    assert done.returncode == 0, done.stderr
+    lines = ["line 0", "line 1", "line 2", "line 3"]
+    assert done.stdout.splitlines() == [*lines, f"Training job {JOB}: Completed"]
+    warning = "warning: AWS did not answer (ThrottlingException); retrying in 0.2 s"
+    assert done.stderr.splitlines() == [warning, warning]
+    assert overlay.fail_next == {DESCRIBE: 0}
 
 
 def test_five_throttled_polls_in_a_row_end_the_follow_with_one_error_line_and_exit_1(
@@ -337,7 +358,6 @@ def test_a_host_that_logs_late_or_never_hides_no_line_of_the_others(project, mot
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "[algo-1] host 1 starts",
-        f"Training job {JOB}: InProgress (Training)",
         "[algo-2] host 2 starts late",
         f"Training job {JOB}: Completed",
     ]
@@ -357,7 +377,6 @@ def test_lines_that_reach_cloudwatch_after_the_job_ended_are_still_printed(proje
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "training",
-        f"Training job {JOB}: InProgress (Training)",
         "model saved",
         f"Training job {JOB}: Completed",
     ]

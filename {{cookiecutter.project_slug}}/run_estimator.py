@@ -1,21 +1,17 @@
 #!/usr/bin/env python3
-"""Run the training image as a SageMaker training job: `local` runs it in Docker here with
-SageMaker local mode (no AWS needed), `remote` runs it on SageMaker from ECR (make push),
-with --data-dir synced to S3_OUTPUT_PATH/data unless --data-s3 names the channels.
+"""Run the training image as a SageMaker training job: `local` in Docker here (SageMaker local
+mode, no AWS needed), `remote` on SageMaker from ECR (make push), with --data-dir synced to
+S3_OUTPUT_PATH/data unless --data-s3. Every option defaults to the Makefile setting of the
+same name (--instance-type reads INSTANCE_TYPE). This file is the job: settings, channels,
+the trainer, the result; the plumbing is in project_tools/."""
 
-Every option defaults to the Makefile setting of the same name (--instance-type reads
-INSTANCE_TYPE), so `make train-local` and `make train-remote` pass them all. This file is
-the job: settings, channels, the trainer, the result. The plumbing is in project_tools/.
-"""
-
-import logging
 import os
 import sys
 from pathlib import Path
 
-from project_tools import aws, job_settings
+from project_tools import aws, job_settings, jobs
 from project_tools.contract import sdk_metric_definitions
-from project_tools.local_run import LocalRun, job_name
+from project_tools.local_run import LocalRun
 from project_tools.settings import SettingsParser, instance_type, one_of, s3_uri, switch
 from project_tools.settings import whole_number as count
 
@@ -60,7 +56,7 @@ def local_job(args) -> int:
     from sagemaker.core.training.configs import Compute, InputData
     from sagemaker.train.model_trainer import Mode, ModelTrainer
 
-    run = LocalRun(PROJECT_DIR / "outputs", job_name(args.base_job_name), args)
+    run = LocalRun(PROJECT_DIR / "outputs", args)
     trainer = ModelTrainer(
         training_mode=Mode.LOCAL_CONTAINER,
         local_container_root=str(run.root),
@@ -73,12 +69,10 @@ def local_job(args) -> int:
         hyperparameters=run.hyperparameters(PROJECT_DIR / "code"),  # with CODE_MOUNT's
         environment={"CHECKPOINT_DIR": "/opt/ml/input/data/checkpoints"},
     )
-    folders = {name: args.data_dir / name for name in CHANNELS} | {"checkpoints": run.checkpoints}
-    channels = [
-        InputData(channel_name=n, data_source=str(f.resolve()))
-        for n, f in folders.items()
-        if f.is_dir()
+    folders = [(c, args.data_dir.resolve() / c) for c in CHANNELS] + [
+        ("checkpoints", run.checkpoints)
     ]
+    channels = [InputData(channel_name=n, data_source=str(f)) for n, f in folders if f.is_dir()]
     with run:
         trainer.train(input_data_config=channels, wait=True, logs=True)
     return run.report()
@@ -89,8 +83,6 @@ def remote_job(args) -> int:
     from sagemaker.core.resources import TrainingJob
     from sagemaker.core.training import configs
     from sagemaker.train.model_trainer import Mode, ModelTrainer
-
-    from project_tools import jobs
 
     session, region = aws.session(args.aws_region), args.aws_region
     aws.require_image(session, args.image)  # before any upload or submit
@@ -130,8 +122,6 @@ def remote_job(args) -> int:
 
 def main(argv=None) -> int:
     args = settings(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")  # the SDK's INFO is noise
-    logging.getLogger("sagemaker.config").setLevel(logging.WARNING)  # it sets INFO itself
     # No telemetry unless the user chose an SDK config of their own: local runs stay offline.
     os.environ.setdefault("SAGEMAKER_USER_CONFIG_OVERRIDE", str(PROJECT_DIR / "sagemaker.yaml"))
     try:

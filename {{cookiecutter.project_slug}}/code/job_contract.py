@@ -1,13 +1,10 @@
 """What train.py accepts and what it reports: yours to edit.
 
-- HYPERPARAMETERS: every hyperparameter train.py takes, as name -> (type, default, lowest
-  allowed value, help). train.py's train(hp) gets each one typed, as hp["name"]; a job
-  launched with a name missing here, or a value out of range, is refused before it is paid
-  for.
-- METRIC_NAMES: every metric train.py may print, in the order it prints them. SageMaker
-  charts exactly these. "train:<m>" and "validation:<m>" are printed each epoch for every
-  metric <m> Keras reports (the loss and the metrics given to model.compile); the others,
-  train.py prints itself.
+- HYPERPARAMETERS: each hyperparameter train.py takes, typed in train(hp) as hp["name"]; a
+  job given a name missing here, or a value out of range, is refused before it is paid for.
+- METRIC_NAMES: every metric train.py may print, in order; SageMaker charts exactly these.
+  Keras' own ("train:<m>", "validation:<m>": the loss and model.compile's metrics) are
+  printed each epoch; train.py prints the others itself.
 
 Only declarations here, and no imports beyond the standard library: the launcher loads this
 file on your machine, where TensorFlow need not be installed.

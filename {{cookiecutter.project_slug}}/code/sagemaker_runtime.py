@@ -1,5 +1,4 @@
-"""SageMaker container plumbing for train.py: you need not open this file to change the model.
-The launcher loads it on your machine too: numpy and TensorFlow are imported only where used."""
+"""SageMaker plumbing for train.py, loaded by the launcher too: numpy and TF imported where used."""
 
 import argparse
 import json
@@ -44,15 +43,14 @@ def coerce_hyperparameter(name: str, raw) -> int | float:  # from 3, "3", "3.0",
     return kind(number)
 
 
-def parse_hyperparameters(argv: list[str]) -> dict:
-    parser = argparse.ArgumentParser(description="Train the model.", allow_abbrev=False)
-    for name, (_kind, default, _lowest, help_text) in HYPERPARAMETERS.items():
-        parser.add_argument(f"--{name}", dest=name, default=default, help=help_text)
-
+def parse_hyperparameters(argv: list[str] | None) -> dict:  # None: sys.argv[1:]
     def error(message):  # not argparse's usage and exit 2, but a failure reason
         raise JobError(f"bad hyperparameters: {message}")
 
+    parser = argparse.ArgumentParser(description="Train the model.", allow_abbrev=False)
     parser.error = error
+    for name, (_kind, default, _lowest, help_text) in HYPERPARAMETERS.items():
+        parser.add_argument(f"--{name}", dest=name, default=default, help=help_text)
     return {n: coerce_hyperparameter(n, v) for n, v in vars(parser.parse_args(argv)).items()}
 
 
@@ -72,16 +70,16 @@ def parse_metric_line(line: str) -> tuple[str, float, int | None] | None:
     return (match[1], float(match[2]), int(match[3]) if match[3] else None) if match else None
 
 
-def load_channel(name: str, required: bool):  # (x, y) of all its .npz files, or None
+def load_channel(name: str, required: bool):  # (x, y) of all its .npz files, or (None, None)
     import numpy as np
 
     channel, variable = f"channel '{name}'", f"SM_CHANNEL_{name.upper()}"
-    folder = os.environ.get(variable)
+    folder = os.getenv(variable)
     if folder and Path(f"{folder}_0").is_fifo():
         raise JobError(f"{channel} arrives as a Pipe stream: use INPUT_MODE=File or FastFile")
     if not folder or not Path(folder).is_dir():
         if not required:
-            return None
+            return None, None
         raise JobError(f"{channel} is missing ({variable} is {folder!r}); pass it to the job")
     files = sorted(Path(folder).rglob("*.npz"))
     if not files:
@@ -99,24 +97,17 @@ def load_channel(name: str, required: bool):  # (x, y) of all its .npz files, or
     return x, y
 
 
-def data_is_sharded_by_host(channel: str) -> bool:  # else FullyReplicated: all data on each
-    config = json.loads(os.environ.get("SM_INPUT_DATA_CONFIG") or "{}").get(channel, {})
-    return config.get("S3DistributionType") == "ShardedByS3Key"
-
-
 def as_dataset(x, y, batch_size: int, seed: int, shuffle: bool, own_shard_of: int = 0):
-    """(batched pipeline, steps per pass or None). tf.distribute gives worker i slice i of each
-    batch, so a host's own shard (ShardedByS3Key) is batched in shares tiled once per worker."""
+    """(batched pipeline, steps per pass or None), of all the data or of this host's own shard."""
     import tensorflow as tf
 
     dataset = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.shuffle(len(x), seed=seed) if shuffle else dataset  # a new order each epoch
     options, policy = tf.data.Options(), tf.data.experimental.AutoShardPolicy
     options.experimental_distribute.auto_shard_policy = policy.DATA
     if own_shard_of <= 1:
         return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(options), None
-    share = batch_size // own_shard_of
+    share = batch_size // own_shard_of  # each batch is our share tiled: worker i takes slice i
     options.experimental_distribute.auto_shard_policy = policy.OFF
     if batch_size % own_shard_of:
         raise JobError(f"batch-size {batch_size} must be a multiple of the {own_shard_of} hosts")
@@ -128,18 +119,17 @@ def as_dataset(x, y, batch_size: int, seed: int, shuffle: bool, own_shard_of: in
 
 
 def sagemaker_cluster() -> tuple[list[str], str, int]:  # (hosts, this host, its GPUs)
-    config_dir = os.environ.get("SM_INPUT_CONFIG_DIR", "/opt/ml/input/config")
-    file = Path(config_dir, "resourceconfig.json")
+    file = Path(os.getenv("SM_INPUT_CONFIG_DIR", "/opt/ml/input/config"), "resourceconfig.json")
     resource = json.loads(file.read_text()) if file.is_file() else {}
-    hosts = json.loads(os.environ.get("SM_HOSTS") or "[]") or resource.get("hosts") or ["localhost"]
-    current = os.environ.get("SM_CURRENT_HOST") or resource.get("current_host") or "localhost"
-    return sorted(hosts), current, int(os.environ.get("SM_NUM_GPUS") or 0)
+    hosts = json.loads(os.getenv("SM_HOSTS") or "[]") or resource.get("hosts") or ["localhost"]
+    current = os.getenv("SM_CURRENT_HOST") or resource.get("current_host") or "localhost"
+    return sorted(hosts), current, int(os.getenv("SM_NUM_GPUS") or 0)
 
 
 def distribution_plan(hosts: list[str], current_host: str, num_gpus: int) -> dict:
     strategy = "multi-worker" if len(hosts) > 1 else "mirrored" if num_gpus > 1 else "default"
     if len(hosts) == 1:
-        return dict(strategy=strategy, is_chief=True, tf_config=None)
+        return dict(strategy=strategy, is_chief=True, hosts=1, tf_config=None)
     if current_host not in hosts:
         raise JobError(f"this host {current_host!r} is not among the job's hosts {hosts}")
     index, workers = hosts.index(current_host), [f"{host}:2222" for host in hosts]  # any free port
@@ -150,30 +140,28 @@ def distribution_plan(hosts: list[str], current_host: str, num_gpus: int) -> dic
 class Cluster:  # the strategy to build the model under; the chief prints and saves alone
     def __init__(self, plan: dict, strategy, seed: int):
         self.plan, self.strategy, self.seed, self.is_chief = plan, strategy, seed, plan["is_chief"]
-        self.verbosity = 2 if self.is_chief else 0  # fit(): a line per epoch from the chief
         self.say = print if self.is_chief else lambda *_: None
 
     def dataset(self, channel: str, x, y, batch_size: int, shuffle: bool):
-        hosts = self.plan.get("hosts", 1) if data_is_sharded_by_host(channel) else 1
+        config = json.loads(os.getenv("SM_INPUT_DATA_CONFIG") or "{}").get(channel, {})
+        hosts = self.plan["hosts"] if config.get("S3DistributionType") == "ShardedByS3Key" else 1
         return as_dataset(x, y, batch_size, self.seed, shuffle, own_shard_of=hosts)
 
     def callbacks(self) -> list:  # resume from the backup made each epoch; stop on SIGTERM
         import tf_keras as keras
 
-        checkpoints, say = Path(os.environ.get("CHECKPOINT_DIR", "/opt/ml/checkpoints")), self.say
+        checkpoints, say = Path(os.getenv("CHECKPOINT_DIR", "/opt/ml/checkpoints")), self.say
 
         class Job(keras.callbacks.Callback):
             started, stopping = None, False
 
             def on_train_batch_end(self, batch, logs=None):
                 if Job.stopping:  # set by SIGTERM: the backup holds the last completed epoch
-                    print("SIGTERM received: stopping after the current step")
                     raise Interrupted("interrupted by SIGTERM; a restart resumes from the backup")
 
             def on_epoch_begin(self, epoch, logs=None):
                 if self.started is None and epoch > 0:
-                    done = f"epochs 1-{epoch} were done, starting at epoch {epoch + 1}"
-                    say(f"resumed from the checkpoint in {checkpoints}: {done}")
+                    say(f"resumed from the checkpoint: starting at epoch {epoch + 1}")
                 self.started = time.perf_counter()
 
             def on_epoch_end(self, epoch, logs=None):
@@ -190,12 +178,11 @@ class Cluster:  # the strategy to build the model under; the chief prints and sa
     def print_metric(self, name: str, value: float) -> None:
         self.say(format_metric(name, value))
 
-    def save_model(self, model) -> Path | None:  # every worker saves: a collective operation
-        export_dir = Path(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"), "1")  # for TF Serving
+    def save_model(self, model) -> None:  # every worker saves: a collective operation
+        export_dir = Path(os.getenv("SM_MODEL_DIR", "/opt/ml/model"), "1")  # for TF Serving
         with tempfile.TemporaryDirectory() as scratch:
             model.save(str(export_dir) if self.is_chief else scratch)
         self.say(f"model saved to {export_dir}")
-        return export_dir if self.is_chief else None
 
 
 def join_cluster(seed: int) -> Cluster:  # before other TensorFlow work: the strategy comes first
@@ -215,26 +202,21 @@ def join_cluster(seed: int) -> Cluster:  # before other TensorFlow work: the str
     return Cluster(plan, strategy, seed)
 
 
-def write_failure(reason: str) -> None:  # the one line SageMaker shows as FailureReason
-    output_dir = Path(os.environ.get("SM_OUTPUT_DIR", "/opt/ml/output"))
-    line = " ".join(reason.split())[:1000]  # SageMaker keeps 1024 characters at most
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "failure").write_text(line + "\n")
-    except OSError as error:
-        print(f"could not write the failure file in {output_dir}: {error}", file=sys.stderr)
-    print(f"FAILURE: {line}", file=sys.stderr)
-
-
 def run(train, argv: list[str] | None = None) -> int:  # as SageMaker runs a training program
-    sys.stdout.reconfigure(line_buffering=True)  # each line in the log as soon as printed
     try:
-        train(parse_hyperparameters(sys.argv[1:] if argv is None else argv))
+        train(parse_hyperparameters(argv))
+        return 0
     except JobError as error:
-        write_failure(str(error))
-        return error.exit_code
+        reason, exit_code = str(error), error.exit_code
     except Exception as error:  # anything unexpected: keep the traceback, report one line
         traceback.print_exc()
-        write_failure(f"{type(error).__name__}: {error}")
-        return 1
-    return 0
+        reason, exit_code = f"{type(error).__name__}: {error}", 1
+    reason = " ".join(reason.split())[:1000]  # one line: SageMaker keeps 1024 characters
+    failure = Path(os.getenv("SM_OUTPUT_DIR", "/opt/ml/output"), "failure")
+    try:  # the job's FailureReason
+        failure.parent.mkdir(parents=True, exist_ok=True)
+        failure.write_text(reason + "\n")
+    except OSError as error:
+        print(f"could not write {failure}: {error}", file=sys.stderr)
+    print(f"FAILURE: {reason}", file=sys.stderr)
+    return exit_code

@@ -1,30 +1,26 @@
 """Train the MNIST classifier: the model, the data it learns from, and the fit. Yours to edit.
 
 What to change where:
-- to change the model, edit build_model: its layers, loss, optimizer and metrics;
-- to change the data, edit read_channel (a channel's .npz arrays -> inputs and labels) and
-  the channels train() reads ("training" is required, "test" optional);
-- the hyperparameters are declared in job_contract.py and arrive typed in train(hp);
-- the metrics are named in job_contract.py: Keras' own are printed every epoch, the final
-  test scores by train().
+- the model: build_model, its layers, loss, optimizer and metrics;
+- the data: read_channel (a channel's .npz arrays -> inputs and labels) and the channels
+  train() reads ("training" is required, "test" optional);
+- the hyperparameters (train(hp) gets them typed) and the metric names: job_contract.py.
 
-The SageMaker plumbing (hyperparameters from the command line, channels, several hosts and
-GPUs, checkpoints and SIGTERM, where the model goes, failure reasons) is in
-sagemaker_runtime.py: you need not open it. To report a problem in the data as the job's
-failure reason, raise sagemaker_runtime.JobError("what is wrong and how to fix it").
+The SageMaker plumbing (arguments, channels, hosts and GPUs, checkpoints, SIGTERM, where the
+model goes, failure reasons) is in sagemaker_runtime.py: you need not open it. To fail the
+job with a reason of yours, raise sagemaker_runtime.JobError("what is wrong, how to fix it").
 """
 
 import sys
 
 import sagemaker_runtime
+import tf_keras as keras
 
 NUM_CLASSES = 10  # the labels are the digits 0..9
 
 
 def build_model(input_shape: tuple[int, ...], learning_rate: float):
     """The classifier of the original notebook: Flatten, Dense 128 relu, Dropout 0.2, Dense 10."""
-    import tf_keras as keras
-
     model = keras.Sequential(
         [
             keras.layers.Flatten(input_shape=input_shape),
@@ -43,13 +39,11 @@ def build_model(input_shape: tuple[int, ...], learning_rate: float):
 
 def read_channel(name: str, required: bool):
     """(images scaled to 0..1, labels) from one channel; None for a missing optional one."""
-    arrays = sagemaker_runtime.load_channel(name, required)
-    if arrays is None:
+    x, y = sagemaker_runtime.load_channel(name, required)
+    if x is None:
         return None
-    x, y = arrays
     if y.min() < 0 or y.max() >= NUM_CLASSES:
-        reason = f"channel '{name}': labels must be 0..{NUM_CLASSES - 1}"
-        raise sagemaker_runtime.JobError(reason)
+        raise sagemaker_runtime.JobError(f"channel '{name}': labels must be 0..{NUM_CLASSES - 1}")
     return x.astype("float32") / 255.0, y.astype("int64")
 
 
@@ -58,7 +52,7 @@ def train(hp: dict) -> None:
     cluster = sagemaker_runtime.join_cluster(seed=hp["seed"])  # before other TensorFlow work
     x_train, y_train = read_channel("training", required=True)
     test = read_channel("test", required=False)
-    print(f"training on {len(x_train)} examples of shape {x_train.shape[1:]}", flush=True)
+    print(f"training on {len(x_train)} examples of shape {x_train.shape[1:]}")
     batch_size = hp["batch-size"]
     training, steps = cluster.dataset("training", x_train, y_train, batch_size, shuffle=True)
     validation, validation_steps = None, None
@@ -73,7 +67,7 @@ def train(hp: dict) -> None:
         validation_data=validation,
         validation_steps=validation_steps,
         callbacks=cluster.callbacks(),
-        verbose=cluster.verbosity,
+        verbose=0,  # sagemaker_runtime prints each epoch, its metrics as METRIC lines
     )
     if test is not None:
         loss, accuracy = model.evaluate(validation, steps=validation_steps, verbose=0)

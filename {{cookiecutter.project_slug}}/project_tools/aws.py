@@ -1,12 +1,8 @@
-"""Plumbing: one AWS session and one error policy for every command of this project.
-
-Every client from session() connects within 5 s, waits at most 60 s for an answer and makes
-3 attempts with backoff (botocore's standard mode also retries throttling), so a dead
-network or a wrong region fails in seconds; explain() says what to do, in one line.
-"""
+"""Plumbing: one AWS session and one error policy for every command of this project. Its
+clients connect within 5 s, wait 60 s at most for an answer and make 3 attempts (botocore's
+standard mode); explain() says in one line what went wrong and what to do."""
 
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -15,13 +11,22 @@ from pathlib import Path
 
 CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, MAX_ATTEMPTS = 5, 60, 3
 CLI_TIMEOUTS = [f"--cli-connect-timeout={CONNECT_TIMEOUT_SECONDS}", "--cli-read-timeout=60"]
-EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "SSOError",
-           "TokenRetrievalError", "UnauthorizedSSOTokenError"}  # fmt: skip
-INVALID = {"InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch"}
 DENIED = {"AccessDenied", "AccessDeniedException", "403"}
 UNREACHABLE = {"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
                "ConnectionClosedError"}  # fmt: skip
-ECR_IMAGE = re.compile(r"(?:[^/]+/)?(?P<repository>[^:@]+):(?P<tag>[^:/@]+)")  # host/repo:tag
+ADVICE = [  # (AWS's error codes, or botocore's class names; what to say)
+    ({"NoCredentialsError", "PartialCredentialsError"},
+     "no AWS credentials found; run aws configure (or aws sso login) and retry"),
+    ({"ProfileNotFound"}, "{message}; run aws configure --profile NAME, or unset AWS_PROFILE"),
+    ({"ExpiredToken", "ExpiredTokenException", "RequestExpired", "SSOError",
+      "TokenRetrievalError", "UnauthorizedSSOTokenError"},
+     "your AWS credentials have expired; refresh them (aws sso login) and retry"),
+    ({"InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch"},
+     "AWS does not accept your credentials ({code}); run aws configure with valid keys"),
+    (UNREACHABLE, "AWS does not answer ({message}); check the network, the proxy and AWS_REGION"),
+    (DENIED, "your credentials may not do this ({message}); ask for the permission"),
+    ({"NoSuchBucket"}, "the S3 bucket does not exist ({message}); create it: aws s3 mb s3://BUCKET"),
+]  # fmt: skip
 
 
 class Refused(Exception):
@@ -29,14 +34,12 @@ class Refused(Exception):
 
 
 def session(region: str | None = None):
-    """A boto3 session whose clients all have the timeouts and retries above."""
     import boto3  # here: commands that need no AWS start faster
     import botocore.config
     import botocore.session
 
-    # sagemaker-core gives the clients it makes from this session 10 retries of its own
-    # unless the retry mode is set outside code (measured: 24 s instead of 0.4 s to report
-    # a refused endpoint); set so, the client config below wins.
+    # Else sagemaker-core gives its clients 10 retries of its own (24 s, not 0.4 s, to report
+    # a refused endpoint); with the mode set outside code, the client config below wins.
     os.environ.setdefault("AWS_RETRY_MODE", "standard")
     core = botocore.session.get_session()
     retries = {"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"}
@@ -53,29 +56,15 @@ def error_code(error: Exception) -> str:
 
 def explain(error: Exception) -> str:
     """One line: what went wrong with AWS, and what to do about it."""
-    code, message = error_code(error), " ".join(str(error).split())[:300]  # HTML pages too
     if isinstance(error, Refused):
         return str(error)
-    if code in ("NoCredentialsError", "PartialCredentialsError"):
-        return "no AWS credentials found; run aws configure (or aws sso login) and retry"
-    if code == "ProfileNotFound":
-        return f"{message}; run aws configure --profile NAME, or unset AWS_PROFILE"
-    if code in EXPIRED:
-        return "your AWS credentials have expired; refresh them (aws sso login) and retry"
-    if code in INVALID:
-        return f"AWS does not accept your credentials ({code}); run aws configure with valid keys"
-    if code in UNREACHABLE:
-        return f"AWS does not answer ({message}); check the network, the proxy and AWS_REGION"
-    if code in DENIED:
-        return f"your credentials may not do this ({message}); ask for the permission"
-    if code == "NoSuchBucket":
-        return f"the S3 bucket does not exist ({message}); create it: aws s3 mb s3://BUCKET"
-    return f"{code}: {message}"
+    code, message = error_code(error), " ".join(str(error).split())[:300]  # HTML pages too
+    advice = next((text for codes, text in ADVICE if code in codes), "{code}: {message}")
+    return advice.format(code=code, message=message)
 
 
 def create_repository_command(repository: str, region: str) -> str:
-    """As the template's hook creates it: scan on push, and immutable tags (a tag is a
-    commit: it must never change)."""
+    """As the template's hook creates it: scan on push, immutable tags (a tag is a commit)."""
     scan, immutable = "--image-scanning-configuration", "--image-tag-mutability"
     command = ["aws", "ecr", "create-repository", "--repository-name", repository]
     return shlex.join(
@@ -84,23 +73,19 @@ def create_repository_command(repository: str, region: str) -> str:
 
 
 def require_image(boto_session, image: str) -> None:
-    """Raise unless the credentials work and the image's tag is in ECR: asked before any
-    upload or submit, so a job that cannot start costs nothing."""
+    """Raise unless the credentials work and the tag is in ECR: before any upload or submit."""
     boto_session.client("sts").get_caller_identity()
-    parsed, ecr = ECR_IMAGE.fullmatch(image), boto_session.client("ecr")
-    if parsed is None:
-        raise Refused(f"the image {image} is not <registry>/<repository>:<tag>")
+    repository, _, tag = image.split("/", 1)[-1].rpartition(":")  # <registry>/<repository>:<tag>
+    ecr = boto_session.client("ecr")
     try:
-        ids = [{"imageTag": parsed["tag"]}]
-        ecr.describe_images(repositoryName=parsed["repository"], imageIds=ids)
+        ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
     except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException):
         raise Refused(f"the image {image} is not in ECR; push it first: make push") from None
 
 
 def s3_channels(boto_session, names, args) -> list:
-    """The job's channels on S3: the folders of DATA_DIR synced to S3_OUTPUT_PATH/data/
-    (aws s3 sync uploads what changed and deletes what is gone: a job would read a stale
-    file too), or the prefixes under DATA_S3; a channel with no objects is left out."""
+    """The channels on S3: DATA_DIR synced to S3_OUTPUT_PATH/data (stale files deleted: a job
+    would read them too), or DATA_S3's; a channel with no objects is left out."""
     from sagemaker.core.training.configs import InputData, S3DataSource
 
     data_s3, aws_cli = args.data_s3 or f"{args.s3_output_path}/data", shutil.which("aws")
@@ -121,8 +106,7 @@ def s3_channels(boto_session, names, args) -> list:
 
 
 def api_maximum(shape: str, service: str = "sagemaker") -> int:
-    """A limit as the API model botocore ships states it (the longest warm pool: 21600 s
-    in botocore 1.44), so the check follows the service instead of a copy of it."""
+    """A limit as botocore's API model states it, so checks follow the service, not a copy."""
     import botocore.session
 
     model = botocore.session.get_session().get_service_model(service)

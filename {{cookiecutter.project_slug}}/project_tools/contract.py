@@ -1,32 +1,20 @@
-"""Plumbing: the container code's contract on the host (the hyperparameters train.py takes,
-the metrics it prints and their format). code/ is the folder the image runs, not a package,
-so code/job_contract.py and code/sagemaker_runtime.py are loaded by file path; neither
-imports anything heavy when loaded."""
+"""Plumbing: code/sagemaker_runtime.py (coerce_hyperparameter, metric_definitions ...) and the
+code/job_contract.py it imports, on the host: loaded by file path, as code/ is the image's
+folder, not a package; neither imports anything heavy when loaded."""
 
 import importlib.util
 import sys
 from pathlib import Path
 
-CODE_DIR = Path(__file__).resolve().parents[1] / "code"
-
-
-def load(name: str):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, CODE_DIR / f"{name}.py")
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)  # before it runs:
-        spec.loader.exec_module(module)  # sagemaker_runtime imports job_contract
-    return sys.modules[name]
-
-
-def job_contract():
-    """code/job_contract.py: HYPERPARAMETERS, METRIC_NAMES"""
-    return load("job_contract")
-
 
 def runtime():
-    """code/sagemaker_runtime.py: coerce_hyperparameter, metric_definitions, parse_metric_line"""
-    job_contract()
-    return load("sagemaker_runtime")
+    for name in ("job_contract", "sagemaker_runtime"):  # the first is the second's import
+        if name not in sys.modules:
+            path = Path(__file__).resolve().parents[1] / "code" / f"{name}.py"
+            spec = importlib.util.spec_from_file_location(name, path)
+            sys.modules[name] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(sys.modules[name])
+    return sys.modules["sagemaker_runtime"]
 
 
 def sdk_metric_definitions() -> list:

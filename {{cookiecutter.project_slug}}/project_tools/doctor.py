@@ -1,8 +1,8 @@
-"""Check, before a job, what would make it fail: one OK / WARN / FAIL line per check, each FAIL
-with the command that fixes it; exit 1 on any FAIL. Docker and AWS are checked apart, so a
-laptop without credentials still learns whether train-local will work."""
+"""What would make a job fail: one OK / WARN / FAIL line per check, each FAIL with the command
+that fixes it; exit 1 on any FAIL. Docker is checked even without AWS credentials."""
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -14,25 +14,21 @@ from project_tools.settings import SettingsParser
 
 SAGEMAKER_PLATFORM = "linux/amd64"  # the training instances': an arm64 image does not start
 SAGEMAKER = "sagemaker.amazonaws.com"
-# What SageMaker cannot run: a manifest list or OCI index (BuildKit's, with attestations).
 INDEX_MEDIA_TYPES = ("docker.distribution.manifest.list.v2+json", "oci.image.index.v1+json")
 SKIPPED = "not checked: "
 ROLE_ARN = re.compile(r"arn:(aws[a-z-]*):iam::(\d{12}):role(/(?:[^/]+/)*)([^/]+)")
 
 
-def run(*command: str) -> subprocess.CompletedProcess:
-    """Its result; a command not installed, or not done in 20 s, fails with "no answer"."""
+def run(*command: str) -> subprocess.CompletedProcess:  # not installed or 20 s: "no answer"
     try:
         return subprocess.run(command, capture_output=True, text=True, timeout=20, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return subprocess.CompletedProcess(command, 1, "", "no answer")
 
 
-def docker(args) -> tuple[tuple, dict]:
-    """The daemon's check, and its details for the other Docker checks when it answers."""
+def docker(args) -> tuple[tuple, dict]:  # the check, and details for the other Docker checks
     if shutil.which("docker") is None:
-        get_docker = "https://docs.docker.com/get-docker/"
-        return ("FAIL", "the docker CLI is not installed", get_docker), {}
+        return ("FAIL", "docker is not installed", "https://docs.docker.com/get-docker/"), {}
     info = run("docker", "info", "--format", "{{json .}}")
     if info.returncode != 0:
         why = (info.stderr.strip().splitlines() or ["no answer"])[-1]
@@ -55,12 +51,6 @@ def compose(args, details: dict) -> tuple:
     return "FAIL", "no Docker Compose: local mode runs its containers with it", fix
 
 
-def builder(args, details: dict) -> tuple:  # make build asks docker build: --provenance?
-    if "--provenance" in run("docker", "build", "--help").stdout:
-        return "OK", "BuildKit (buildx): make build adds --provenance=false for SageMaker"
-    return "OK", "classic builder (no buildx): single-platform images, as SageMaker needs"
-
-
 def architecture(args, details: dict) -> tuple:
     machine, platform = details.get("Architecture", "?"), args.platform
     if platform != SAGEMAKER_PLATFORM:
@@ -73,12 +63,10 @@ def architecture(args, details: dict) -> tuple:
 
 def disk(args, details: dict) -> tuple:
     """Where Docker keeps images, or this folder's disk when that is root's or in a VM."""
-    where = details.get("DockerRootDir") or "?"
-    try:
-        free_gb = shutil.disk_usage(where).free / 1e9
-    except OSError:
-        where = "this folder (Docker's own folder is not visible from here)"
-        free_gb = shutil.disk_usage(".").free / 1e9
+    folder = details.get("DockerRootDir") or "?"
+    visible = os.path.isdir(folder)
+    free_gb = shutil.disk_usage(folder if visible else ".").free / 1e9
+    where = folder if visible else "this folder (Docker's own folder is not visible from here)"
     needs = f"a build needs about {args.min_free_gb:g} GB"
     if free_gb >= args.min_free_gb:
         return "OK", f"{free_gb:.1f} GB free in {where} ({needs})"
@@ -86,16 +74,13 @@ def disk(args, details: dict) -> tuple:
     return "FAIL", f"{free_gb:.1f} GB free in {where}; {needs}", prune
 
 
-def credentials(args) -> tuple[tuple, object]:
-    """The credentials check, and the session for the other AWS checks, else why they skip."""
+def credentials(args) -> tuple[tuple, object]:  # the check, and a session or why to skip
     account = args.aws_account_id
     try:
         session = aws.session(args.aws_region)  # in the try: a wrong AWS_PROFILE fails here
         caller = session.client("sts").get_caller_identity()
-    except Exception as error:  # aws.explain says "what went wrong; run what fixes it"
-        detail, _, fix = aws.explain(error).rpartition("; ")
-        if not detail:
-            detail, fix = fix, "retry, or ask the aws CLI"
+    except Exception as error:  # aws.explain says "what went wrong[; run what fixes it]"
+        detail, fix = [*aws.explain(error).rsplit("; ", 1), "retry, or ask the aws CLI"][:2]
         unanswered = aws.error_code(error) in aws.UNREACHABLE
         skip = "AWS does not answer" if unanswered else "no usable credentials"
         return ("FAIL", detail, fix.removeprefix("run ")), skip
@@ -123,7 +108,7 @@ def ecr_image(args, ecr) -> tuple:
     except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException):
         return "FAIL", f"{image} is not in ECR (train-remote runs it)", "make push"
     media_type = found["imageDetails"][0].get("imageManifestMediaType", "")
-    if not media_type.endswith(INDEX_MEDIA_TYPES):
+    if not media_type.endswith(INDEX_MEDIA_TYPES):  # an index: BuildKit's, with attestations
         return "OK", f"{image} is in ECR"
     index = f"{image} is a multi-platform index ({media_type}); SageMaker needs a single image"
     return "FAIL", index, "make build push (builds with --provenance=false on BuildKit)"
@@ -141,13 +126,6 @@ def trusts_sagemaker(statement: dict) -> bool:
     return bool(allowed and {SAGEMAKER, "*"} & set(as_list(services)))
 
 
-def trust_policy(statements: list[dict]) -> str:
-    """statements plus the one that lets SageMaker assume the role: JSON, quoted for a shell."""
-    allow = {"Effect": "Allow", "Principal": {"Service": SAGEMAKER}, "Action": "sts:AssumeRole"}
-    policy = {"Version": "2012-10-17", "Statement": [*statements, allow]}
-    return shlex.quote(json.dumps(policy, separators=(",", ":")))
-
-
 def role(args, iam) -> tuple:
     role_arn, account = args.role_arn, args.aws_account_id
     if not (parsed := ROLE_ARN.fullmatch(role_arn)):
@@ -159,22 +137,23 @@ def role(args, iam) -> tuple:
     try:
         found = iam.get_role(RoleName=name)["Role"]  # botocore decodes its trust policy
     except iam.exceptions.NoSuchEntityException:
-        policy = f"arn:{partition}:iam::aws:policy/AmazonSageMakerFullAccess"
-        fix = (
-            f"aws iam create-role --role-name {name} --path {path} --assume-role-policy-document "
-            f"{trust_policy([])} && aws iam attach-role-policy --role-name {name} "
-            f"--policy-arn {policy}"
-        )
-        return "FAIL", f"{name} does not exist in account {account}", fix
-    if found["Arn"] != role_arn:  # same name, another path: the job would name no role
+        found = None
+    if found and found["Arn"] != role_arn:  # same name, another path: the job would name no role
         wrong = f"ROLE_ARN is {role_arn}, but the role is {found['Arn']}"
         return "FAIL", wrong, f"set ROLE_ARN in the Makefile to {found['Arn']}"
-    statements = as_list(found["AssumeRolePolicyDocument"].get("Statement", []))
+    statements = as_list(found["AssumeRolePolicyDocument"].get("Statement", [])) if found else []
     if any(map(trusts_sagemaker, statements)):
         return "OK", f"{name} exists and trusts {SAGEMAKER}"
-    trust = trust_policy(statements)  # the role's other principals stay trusted
-    fix = f"aws iam update-assume-role-policy --role-name {name} --policy-document {trust}"
-    return "FAIL", f"{name} does not trust {SAGEMAKER}, so jobs cannot assume it", fix
+    allow = {"Effect": "Allow", "Principal": {"Service": SAGEMAKER}, "Action": "sts:AssumeRole"}
+    policy = {"Version": "2012-10-17", "Statement": [*statements, allow]}  # others stay trusted
+    trust = shlex.quote(json.dumps(policy, separators=(",", ":")))
+    if found:
+        fix = f"aws iam update-assume-role-policy --role-name {name} --policy-document {trust}"
+        return "FAIL", f"{name} does not trust {SAGEMAKER}, so jobs cannot assume it", fix
+    create = f"aws iam create-role --role-name {name} --path {path} --assume-role-policy-document"
+    managed = f"arn:{partition}:iam::aws:policy/AmazonSageMakerFullAccess"
+    attach = f"aws iam attach-role-policy --role-name {name} --policy-arn {managed}"
+    return "FAIL", f"{name} does not exist in account {account}", f"{create} {trust} && {attach}"
 
 
 def s3_output(args, s3) -> tuple:
@@ -186,32 +165,26 @@ def s3_output(args, s3) -> tuple:
         if code in ("404", "NoSuchBucket"):
             mb = f"aws s3 mb s3://{bucket} --region {region}"
             return "FAIL", f"bucket {bucket} does not exist", mb
-        unreachable = (
-            f"bucket {bucket} is not reachable ({code}): another account's, or your "
-            "credentials lack s3:ListBucket (the launcher uploads the data with them)"
-        )
+        lacks = "credentials lack s3:ListBucket (the launcher uploads the data with them)"
+        why = f"bucket {bucket} is not reachable ({code}): another account's, or your {lacks}"
         fix = "set S3_OUTPUT_PATH in the Makefile to s3://<a bucket of yours>/<prefix>"
-        return "FAIL", unreachable, fix
-    headers = answer["ResponseMetadata"].get("HTTPHeaders", {})
-    bucket_region = answer.get("BucketRegion") or headers.get("x-amz-bucket-region", region)
-    if bucket_region == region:
+        return "FAIL", why, fix
+    if (bucket_region := answer.get("BucketRegion", region)) == region:
         return "OK", f"bucket {bucket} is reachable in {region}"
     fix = f"aws s3 mb s3://{bucket}-{region} --region {region} and use it in S3_OUTPUT_PATH"
     return "FAIL", f"bucket {bucket} is in {bucket_region}; SageMaker needs one in {region}", fix
-
-
-AWS_CHECKS = ((ecr_repository, "ecr"), (ecr_image, "ecr"), (role, "iam"), (s3_output, "s3"))
 
 
 def checks(args):
     """(name, (status, detail[, fix])) of each check, as it is made."""
     daemon, details = docker(args)
     yield "docker", daemon
-    for check in (compose, builder, architecture, disk):
+    for check in (compose, architecture, disk):
         yield check.__name__, check(args, details) if details else ("WARN", SKIPPED + "no Docker")
     identity, session = credentials(args)  # the session, or why the checks that need it skip
     yield "credentials", identity
-    for check, service in AWS_CHECKS:
+    aws_checks = ((ecr_repository, "ecr"), (ecr_image, "ecr"), (role, "iam"), (s3_output, "s3"))
+    for check, service in aws_checks:
         name = check.__name__.replace("_", "-")
         try:
             if isinstance(session, str):
@@ -239,8 +212,7 @@ def main(argv=None) -> int:
         parser.error(f"no value for {', '.join(missing)} (make doctor passes every setting)")
     counts = dict.fromkeys(("FAIL", "WARN", "OK"), 0)
     for name, (status, detail, *fix) in checks(args):
-        fix = "".join(f" -> fix: {command}" for command in fix)
-        print(f"{status:<5} {name:<15} {detail}{fix}", flush=True)  # as it comes: AWS is slow
+        print(f"{status:<5} {name:<15} {detail}", *(f"-> fix: {c}" for c in fix), flush=True)
         counts[status] += 1
     print("doctor: {FAIL} FAIL, {WARN} WARN, {OK} OK".format(**counts))
     return 1 if counts["FAIL"] else 0

@@ -1,7 +1,6 @@
-"""Plumbing: the launcher's settings checked before anything is uploaded or paid for, and
-completed (typed hyperparameters, a unique job name, spot's MAX_WAIT and checkpoints).
-Each rule is one SageMaker or local mode would refuse, or one that would fail inside the
-container once the instances are paid for; the message names the setting to change."""
+"""Plumbing: the launcher's settings, checked before anything is uploaded or paid for, and
+completed (typed hyperparameters, a unique job name, spot's MAX_WAIT and checkpoints). Each
+message names the setting to change."""
 
 import secrets
 
@@ -12,15 +11,13 @@ REMOTE_NEEDS = ["instance_type", "role_arn", "aws_region", "s3_output_path"]
 
 
 def unique_base(base: str) -> str:
-    """The SDK names jobs <base>-<seconds>: a random part keeps two jobs apart, and 40
-    characters leave room for the timestamp within SageMaker's 63."""
+    """The SDK adds -<seconds>: a random part keeps two jobs apart; 40 + 22 <= 63 characters."""
     cleaned = "".join(c if c.isalnum() else "-" for c in base).strip("-")[:40] or "job"
     return f"{cleaned}-{secrets.token_hex(3)}"
 
 
 def typed_hyperparameters(text: str, skip_checks: bool) -> dict:
-    """'epochs=2 learning-rate=0.001' -> {'epochs': 2, 'learning-rate': 0.001}, checked
-    against what train.py accepts unless skip_checks (to see train.py's own answer)."""
+    """'epochs=2 batch-size=32' -> {'epochs': 2, 'batch-size': 32}, checked as train.py would."""
     pairs = [item.partition("=") for item in text.split()]
     for name, sep, value in pairs:
         if not (name and sep and value):
@@ -46,32 +43,20 @@ def problem(args) -> str | None:
         return "MAX_WAIT applies to spot jobs only: add SPOT=1"
     if remote and args.spot:
         args.max_wait = args.max_wait or 2 * args.max_run
-        if args.max_wait < args.max_run:
-            return (
-                f"MAX_WAIT {args.max_wait} is shorter than MAX_RUN {args.max_run}: SageMaker "
-                f"counts the run inside the wait, so use MAX_WAIT >= {args.max_run}"
-            )
-        args.checkpoint_s3 = args.checkpoint_s3 or (
-            f"{args.s3_output_path}/checkpoints/{args.base_job_name}"
-        )
+        default_checkpoints = f"{args.s3_output_path}/checkpoints/{args.base_job_name}"
+        args.checkpoint_s3 = args.checkpoint_s3 or default_checkpoints
+    wait, run, hosts = args.max_wait, args.max_run, args.instance_count
+    if wait and wait < run:
+        return f"MAX_WAIT {wait} < MAX_RUN {run}, which the wait includes: use MAX_WAIT >= {run}"
     if not remote and (args.keep_alive or args.input_mode not in (None, "File") or sharded):
-        return (
-            "KEEP_ALIVE, INPUT_MODE and ShardedByS3Key are settings of remote jobs; local "
-            "runs start at once and give every host all the files"
-        )
+        return "KEEP_ALIVE, INPUT_MODE and ShardedByS3Key are settings of remote jobs"
     limit = aws.api_maximum("KeepAlivePeriodInSeconds") if remote and args.keep_alive else 0
     if limit and args.keep_alive > limit:
         return f"KEEP_ALIVE {args.keep_alive} is above SageMaker's maximum, {limit} s"
-    training = args.data_dir / "training"
-    if remote and args.data_s3:
-        return None
-    if not training.is_dir():
+    training, files = args.data_dir / "training", len(list(args.data_dir.glob("training/*.npz")))
+    if not (remote and args.data_s3) and not args.skip_checks and not training.is_dir():
         return f"no training data in {training}; run: make data"
-    files = len(list(training.glob("*.npz")))
-    if remote and sharded and files % args.instance_count:
-        return (
-            f"ShardedByS3Key gives each of the {args.instance_count} hosts whole files, but the "
-            f"{files} file(s) in {training} do not divide evenly: make data "
-            f"SHARDS={args.instance_count}"
-        )
+    if remote and sharded and not args.data_s3 and files % hosts:
+        uneven = f"ShardedByS3Key: {files} file(s) in {training} do not divide among {hosts} hosts"
+        return f"{uneven}: make data SHARDS={hosts}"
     return None

@@ -1,16 +1,14 @@
-"""make logs JOB=<name>: every host's log while the job runs, then how it ended (exit 0
-Completed or Stopped, 1 Failed, 130 Ctrl-C). make stop JOB=<name>: stop it, unless it ended.
-Not the SDK's TrainingJob.wait(logs=True): it shows nothing unless logging is set up, waits
-for every host's stream, misses later ones (a restarted spot host) and the last lines."""
+"""make logs JOB=<name>: a SageMaker job's log, followed to its end; make stop JOB=<name>."""
 
-import os
 import re
 import sys
 import time
+from contextlib import suppress
 
 from project_tools import aws
 from project_tools.settings import SettingsParser
 
+# boto3 clients, not the SDK's TrainingJob: it imports in over 1 s, wait(logs=True) misses lines
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"  # a stream <job>/algo-<n>-<epoch seconds> per host
 RUNNING = ("InProgress", "Stopping")
 
@@ -20,82 +18,64 @@ def hint(job_name: str) -> str:
 
 
 def new_events(logs, job_name: str, tokens: dict[str, str]) -> list[tuple[int, str, str]]:
-    """(time, host, line) of the events not read yet, every host's stream listed anew (a
-    restarted host gets a new one); tokens move only once all are read, so none is lost."""
-    try:
-        pages = logs.get_paginator("describe_log_streams").paginate(
-            logGroupName=LOG_GROUP, logStreamNamePrefix=f"{job_name}/"
-        )
-        streams = [stream["logStreamName"] for page in pages for stream in page["logStreams"]]
-    except logs.exceptions.ResourceNotFoundException:
-        return []  # the group appears with the account's first job log
-    events, read = [], {}
-    for stream in streams:
-        host, token = re.sub(r"-\d+$", "", stream.split("/", 1)[1]), tokens.get(stream)
-        while True:  # the end of a stream answers with the token it was given
+    """(time, host, line) not read yet; streams listed anew (a restarted host gets one)."""
+    paginate, events, read, pages = logs.get_paginator("describe_log_streams").paginate, [], {}, []
+    with suppress(logs.exceptions.ResourceNotFoundException):  # no group before a first job
+        pages = list(paginate(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{job_name}/"))
+    for stream in (stream["logStreamName"] for page in pages for stream in page["logStreams"]):
+        host, token, last = re.sub(r"-\d+$", "", stream.split("/", 1)[1]), tokens.get(stream), ""
+        while token != last:  # the end of a stream answers with the token it was given
             more = {"startFromHead": True} | ({"nextToken": token} if token else {})
             page = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream, **more)
             events += [(e["timestamp"], host, e["message"].rstrip("\n")) for e in page["events"]]
-            if page["nextForwardToken"] == token:
-                break
-            token = page["nextForwardToken"]
+            last, token = token, page["nextForwardToken"]
         read[stream] = token
     tokens.update(read)
     return sorted(events, key=lambda event: event[0])  # stable: a stream keeps its order
 
 
-def status_line(job: dict) -> str:
-    status, secondary = job["TrainingJobStatus"], job.get("SecondaryStatus")
-    detail = f" ({secondary})" if secondary and secondary != status else ""
-    return f"Training job {job['TrainingJobName']}: {status}{detail}"
+def patiently(wait: float, call, *args, **kwargs):
+    for _ in range(4):  # a fifth failure in a row is raised
+        try:
+            return call(*args, **kwargs)
+        except Exception as error:
+            why = f"({aws.error_code(error)}); retrying in {wait:g} s"
+            print(f"warning: AWS did not answer {why}", file=sys.stderr)
+            time.sleep(wait)
+    return call(*args, **kwargs)
 
 
 def follow(job_name: str, boto_session, poll_seconds: float = 5) -> int:
-    """Print the job's log until it ends, then how it ended; AWS errors are raised."""
-    sagemaker, logs = boto_session.client("sagemaker"), boto_session.client("logs")
+    """Print the log until the job ends, then how: 0 Completed/Stopped, 1 Failed, 130 Ctrl-C."""
+    sagemaker, logs, tokens = boto_session.client("sagemaker"), boto_session.client("logs"), {}
     try:
         job = sagemaker.describe_training_job(TrainingJobName=job_name)  # not retried
-        config, tokens, shown, failed = job["ResourceConfig"], {}, "", 0
-        groups = sum(group["InstanceCount"] for group in config.get("InstanceGroups", []))
-        several = config.get("InstanceCount", 0) + groups > 1  # groups: a heterogeneous cluster
+        config = job["ResourceConfig"]  # InstanceGroups: a heterogeneous cluster's
+        several = sum(g["InstanceCount"] for g in config.get("InstanceGroups") or [config]) > 1
         while True:
-            try:
-                for _, host, message in new_events(logs, job_name, tokens):
-                    print(f"[{host}] {message}" if several else message, flush=True)
-                if job["TrainingJobStatus"] not in RUNNING:
-                    break
-                if status_line(job) != shown:  # e.g. Starting -> Downloading -> Training
-                    print(shown := status_line(job), flush=True)
-                time.sleep(poll_seconds)
-                job, failed = sagemaker.describe_training_job(TrainingJobName=job_name), 0
-                if job["TrainingJobStatus"] not in RUNNING:
-                    time.sleep(poll_seconds)  # CloudWatch gets the last lines after the status
-            except Exception as error:  # tried again at the next poll, which loses no line
-                failed += 1
-                if failed == 5 or isinstance(error, BrokenPipeError):
-                    raise
-                retry = f"({aws.error_code(error)}); retrying in {poll_seconds:g} s"
-                print(f"warning: AWS did not answer {retry}", file=sys.stderr)
-                time.sleep(poll_seconds)
+            for _, host, message in patiently(poll_seconds, new_events, logs, job_name, tokens):
+                print(f"[{host}] {message}" if several else message, flush=True)
+            if job["TrainingJobStatus"] not in RUNNING:
+                break
+            job = patiently(poll_seconds, sagemaker.describe_training_job, TrainingJobName=job_name)
+            time.sleep(poll_seconds)  # the end's too: CloudWatch gets the last lines after it
     except KeyboardInterrupt:  # only the reading stops: say so, and how to stop the job
         running = f"job {job_name} keeps running (and billing): make stop JOB={job_name} stops it"
         print(f"\nstopped following; {running}", file=sys.stderr)
         return 130
-    print(status_line(job))
-    if job["TrainingJobStatus"] == "Failed":
+    status, why = job["TrainingJobStatus"], job.get("SecondaryStatus", "")  # MaxRuntimeExceeded
+    print(f"Training job {job_name}: {status}" + (f" ({why})" if why not in ("", status) else ""))
+    if status == "Failed":
         print(f"FAILED: {job.get('FailureReason') or 'no reason given'}")
-    return int(job["TrainingJobStatus"] == "Failed")
+    return int(status == "Failed")
 
 
 def error_line(error: Exception, job_name: str, region: str, doing: str) -> str:
-    """One line; an unknown job (AWS: "...not found", moto: "Could not find...") says so."""
-    unknown = re.search(r"not found|could not find", str(error), re.I)
+    unknown = re.search(r"not found|could not find", str(error), re.I)  # AWS's words, moto's
     if aws.error_code(error) != "ValidationException" or not unknown:
         return f"error: could not {doing} job {job_name}: {aws.explain(error)}"
-    return (
-        f"error: there is no training job {job_name} in {region}; check the name and "
-        f"AWS_REGION: aws sagemaker list-training-jobs --region {region}"
-    )
+    check = f"check the name and AWS_REGION: aws sagemaker list-training-jobs --region {region}"
+    return f"error: there is no training job {job_name} in {region}; {check}"
 
 
 def main(argv=None) -> int:
@@ -107,14 +87,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not (job := args.job):
         parser.error("--job (or JOB) is required: the training job's name")
-    try:
-        boto_session = aws.session(args.aws_region)  # a wrong AWS_PROFILE fails here
-    except Exception as error:
-        parser.exit(1, f"error: {aws.explain(error)}\n")
-    try:
+    try:  # a wrong AWS_PROFILE fails in aws.session
         if args.command == "logs":
-            return follow(job, boto_session, args.poll)
-        sagemaker = boto_session.client("sagemaker")
+            return follow(job, aws.session(args.aws_region), args.poll)
+        sagemaker = aws.session(args.aws_region).client("sagemaker")
         status = sagemaker.describe_training_job(TrainingJobName=job)["TrainingJobStatus"]
         if status not in RUNNING:
             print(f"Training job {job} has already ended ({status}); nothing to stop")
@@ -124,13 +100,9 @@ def main(argv=None) -> int:
             sagemaker.stop_training_job(TrainingJobName=job)
             print(f"Training job {job} is stopping; follow it to the end: make logs JOB={job}")
         return 0
-    except BrokenPipeError:  # make logs | head: the reader has gone, nothing left to say
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except Exception as error:
+    except Exception as error:  # one line, not a traceback
         doing = "stop" if args.command == "stop" else "read the log of"
-        print(error_line(error, job, boto_session.region_name, doing), file=sys.stderr)
-        return 1
+        sys.exit(error_line(error, job, args.aws_region, doing))
 
 
 if __name__ == "__main__":

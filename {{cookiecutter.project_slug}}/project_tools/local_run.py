@@ -1,11 +1,8 @@
-"""Plumbing: the housekeeping of one SageMaker local-mode run.
-
-A run works in outputs/.running-<job>/ (the SDK's local_container_root) and ends as
-outputs/<job>/ with model.tar.gz, output.tar.gz, train.log and, after a failure, its reason
-in `failure`; outputs/latest points at the newest run. The SDK (3.27) removes the per-host
-folders itself after a success; it does not keep the log, remove the exited containers
-(no `compose down`), give back the files its root containers wrote, or keep the reason.
-"""
+"""Plumbing: one SageMaker local-mode run, in outputs/.running-<job>/ (the SDK's
+local_container_root), ends as outputs/<job>/ with model.tar.gz, output.tar.gz, train.log and
+any failure reason; outputs/latest points at it. The SDK (3.27) removes the per-host folders
+after a success, but does not keep the log, remove the exited containers, give back the
+files its root containers wrote, or keep the reason: this does."""
 
 import hashlib
 import json
@@ -19,13 +16,7 @@ import time
 from pathlib import Path
 
 
-def job_name(unique_base: str) -> str:
-    return f"{unique_base}-{time.strftime('%Y%m%d%H%M%S')}"  # as SageMaker names jobs
-
-
-class Tee:
-    """The SDK streams the containers' output to sys.stdout: copy it to train.log."""
-
+class Tee:  # the SDK streams the containers' output to sys.stdout: copy it to train.log
     def __init__(self, stream, path: Path):
         self.stream, self.file = stream, path.open("a", encoding="utf-8")
 
@@ -38,12 +29,12 @@ class Tee:
 
 
 class LocalRun:
-    """`with LocalRun(outputs, name, args) as run: trainer.train(...)`, then run.report().
-    run.root is the SDK's local_container_root, run.checkpoints this configuration's
-    checkpoint folder: only the same image, hyperparameters, hosts and data resume."""
+    """`with LocalRun(outputs, args) as run: trainer.train(...)`, then run.report(). Only the
+    same image, hyperparameters, hosts and data share run.checkpoints, and resume."""
 
-    def __init__(self, outputs: Path, name: str, args):
-        self.outputs, self.name, self.args = outputs.resolve(), name, args
+    def __init__(self, outputs: Path, args):
+        name = f"{args.base_job_name}-{time.strftime('%Y%m%d%H%M%S')}"  # as SageMaker's
+        self.outputs, self.name, self.args, self.error = outputs.resolve(), name, args, None
         self.root, self.folder = self.outputs / f".running-{name}", self.outputs / name
         files = args.data_dir.rglob("*.npz")
         data = sorted((str(p.relative_to(args.data_dir)), p.stat().st_size) for p in files)
@@ -51,11 +42,8 @@ class LocalRun:
         digest = hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest()[:12]
         self.checkpoints = (args.checkpoint_dir / digest).resolve()
         self.checkpoints.mkdir(parents=True, exist_ok=True)
-        print(
-            f"checkpoints: {self.checkpoints} (an interrupted run resumes; make clean removes it)"
-        )
+        print(f"checkpoints: {self.checkpoints} (an interrupted run resumes from here)")
         self.root.mkdir(parents=True)
-        self.error: BaseException | None = None
 
     def hyperparameters(self, code: Path) -> dict:
         """With CODE_MOUNT=1, local mode mounts a file:// submit directory at /opt/ml/code
@@ -78,7 +66,7 @@ class LocalRun:
         self.error = error if handled else None
         project = re.sub(r"[^-_a-z0-9]", "", self.root.name.lower())  # compose's project name
         containers = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}")
-        if containers and containers.split():  # docker rm: a second faster than compose down
+        if containers.split():  # docker rm: a second faster than compose down
             docker("rm", "-f", *containers.split())
         for folder in (self.root, self.checkpoints):
             self.reclaim_ownership(folder)
@@ -99,35 +87,32 @@ class LocalRun:
         return handled
 
     def report(self) -> int:
-        log = self.folder / "train.log"
-        if (self.folder / "failure").is_file():
-            reason = (self.folder / "failure").read_text().strip()
-            print(f"\nTraining job {self.name} FAILED: {reason}\nlog: {log}")
-            if "SIGTERM" in reason or isinstance(self.error, KeyboardInterrupt):
-                print("The same command resumes it from its checkpoint.")
-            return 1
-        print(
-            f"\nTraining job {self.name} completed.\nmodel: {self.folder / 'model.tar.gz'}\n"
-            f"log:   {log}  (outputs/latest points here)"
-        )
-        return 0
+        log, failure = self.folder / "train.log", self.folder / "failure"
+        if not failure.is_file():
+            model = self.folder / "model.tar.gz"
+            print(f"\nTraining job {self.name} completed.\nmodel: {model}\nlog:   {log}")
+            return 0
+        reason = failure.read_text().strip()
+        print(f"\nTraining job {self.name} FAILED: {reason}\nlog: {log}")
+        if "SIGTERM" in reason or isinstance(self.error, KeyboardInterrupt):
+            print("The same command resumes it from its checkpoint.")
+        return 1
 
     def reclaim_ownership(self, folder: Path) -> None:
-        """Containers run as root, so on Linux what they wrote is root's: chown it back
-        with the training image itself (no sudo needed)."""
+        """Containers run as root: chown what they wrote back, with the image (no sudo)."""
         uid, gid = os.geteuid(), os.getegid()
         if uid != 0 and any(p.stat().st_uid != uid for p in folder.rglob("*")):
             mount = ["-v", f"{folder}:/run-dir", self.args.image]
             docker("run", "--rm", "--entrypoint", "chown", *mount, "-R", f"{uid}:{gid}", "/run-dir")
 
 
-def docker(*args: str) -> str | None:
+def docker(*args: str) -> str:
     """A housekeeping docker command: a failure is a warning, never an exception."""
     try:
         done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as error:
         print(f"warning: docker {args[0]} failed: {error}", file=sys.stderr)
-        return None
+        return ""
     if done.returncode != 0:
         print(f"warning: docker {args[0]} failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
     return done.stdout

@@ -1,12 +1,7 @@
-"""make metrics: a run's final metric values as a table, and a chart of them.
-
-make metrics              the newest local run (outputs/latest/train.log)
-make metrics JOB=NAME     a local run in outputs/NAME, else the SageMaker job NAME (its
-                          metrics from CloudWatch, as SageMaker recorded them)
-"""
+"""make metrics [JOB=NAME]: a table of the final metric values of the newest local run, of the
+run outputs/NAME, else of the SageMaker job NAME; and a chart of a local run's metrics."""
 
 import sys
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from project_tools import aws, contract, jobs
@@ -14,67 +9,30 @@ from project_tools.settings import SettingsParser
 
 
 def local_series(log: Path) -> dict[str, list[tuple[int, float]]]:
-    """metric -> [(epoch, value)]; final-only metrics (test:*) sit at the last epoch."""
-    series, last_epoch = {}, 0
+    series, epoch = {}, 0
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
         if parsed := contract.runtime().parse_metric_line(line):
-            name, value, epoch = parsed
-            last_epoch = max(last_epoch, epoch or 0)
-            series.setdefault(name, []).append((epoch or last_epoch, value))
+            name, value, epoch = *parsed[:2], parsed[2] or epoch  # no epoch (test:*): the last
+            series.setdefault(name, []).append((epoch, value))
     return series
 
 
-def remote_series(job: str, session) -> dict[str, list[tuple[datetime, float]]]:
-    """metric -> [(time, value)] of the job's first host, as SageMaker put them in CloudWatch."""
-    described = session.client("sagemaker").describe_training_job(TrainingJobName=job)
-    end = described.get("TrainingEndTime") or datetime.now(timezone.utc)
-    host = [{"Name": "Host", "Value": f"{job}/algo-1"}]  # a series per host and metric
-    metric = {"Namespace": "/aws/sagemaker/TrainingJobs", "Dimensions": host}
-    stat = {"Period": 60, "Stat": "Average"}
-    queries = [
-        dict(Id=f"m{i}", Label=name, MetricStat=dict(stat, Metric=dict(metric, MetricName=name)))
-        for i, name in enumerate(contract.job_contract().METRIC_NAMES)
-    ]
-    start, margin = described["CreationTime"], timedelta(minutes=5)
-    answer = session.client("cloudwatch").get_metric_data(
-        MetricDataQueries=queries, StartTime=start - margin, EndTime=end + margin
-    )
-    series = {  # CloudWatch answers newest first
-        result["Label"]: sorted(zip(result["Timestamps"], result["Values"], strict=True))
-        for result in answer["MetricDataResults"]
-        if result["Values"]
-    }
-    for final in described.get("FinalMetricDataList", []):  # when CloudWatch has no series
-        series.setdefault(final["MetricName"], [(end, final["Value"])])
-    return series
-
-
-def chart(series: dict, title: str, x_label: str, path: Path):
-    """One panel per quantity (loss: train:loss, validation:loss, test:loss): a line per metric,
-    a marked point for one measured once (test, at the end). Saved to path and returned."""
+def chart(series: dict, title: str, path: Path):
+    """A panel per quantity (loss, accuracy): a line per metric by epoch, test's value a point."""
     from matplotlib.figure import Figure  # not pyplot: no display, no backend to choose
-    from matplotlib.ticker import MaxNLocator
 
-    quantities: dict[str, list[str]] = {}
-    for name in series:
-        quantities.setdefault(name.partition(":")[2] or name, []).append(name)
-    figure = Figure(figsize=(5.5 * len(quantities), 4))
-    figure.subplots(1, len(quantities))
-    for axis, (quantity, names) in zip(figure.axes, quantities.items(), strict=True):
-        for name in names:
-            once = {"marker": "*", "markersize": 14, "linestyle": ""}  # measured once: a point
-            style = once if len(series[name]) == 1 else {"marker": "o", "markersize": 4}
-            axis.plot(*zip(*series[name], strict=True), label=name.partition(":")[0], **style)
-        axis.set(title=quantity, xlabel=x_label)
+    quantity = {name: name.partition(":")[2] or name for name in series}  # train:loss -> loss
+    panels = list(dict.fromkeys(quantity.values()))
+    figure = Figure(figsize=(5.5 * len(panels), 4), layout="tight")
+    for axis, panel in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
+        for name in (name for name in series if quantity[name] == panel):
+            fmt, size = ("*", 14) if len(series[name]) == 1 else ("o-", 4)  # once: a point
+            axis.plot(*zip(*series[name], strict=True), fmt, ms=size, label=name.partition(":")[0])
+        axis.set(title=panel, xlabel="epoch")
         axis.grid(alpha=0.3)
         axis.legend()
-        if x_label == "epoch":
-            axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
-    if x_label != "epoch":
-        figure.autofmt_xdate()
+        axis.xaxis.get_major_locator().set_params(integer=True)  # whole epochs
     figure.suptitle(title)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
     return figure
 
@@ -85,30 +43,26 @@ def main(argv=None) -> int:
     parser.setting("--aws-region", "the SageMaker job's region")
     parser.add_argument("--outputs-dir", type=Path, default=Path(__file__).parents[1] / "outputs")
     args = parser.parse_args(argv)
-    log = args.outputs_dir / (args.job or "latest") / "train.log"
-    if not args.job and not log.is_file():
-        no_run = "no local run yet (outputs/latest); run make train-local, or pass JOB=<name>"
-        print(f"error: {no_run} for a SageMaker job", file=sys.stderr)
-        return 2
+    job, log = args.job, args.outputs_dir / (args.job or "latest") / "train.log"
     if log.is_file():
-        job, x_label, series = log.resolve().parent.name, "epoch", local_series(log)
+        job, series = log.resolve().parent.name, local_series(log)
+    elif not job:
+        parser.exit(2, "error: no local run yet; run make train-local, or name a job: JOB=<name>\n")
     else:
-        job, x_label = args.job, "time (UTC)"
-        try:
-            series = remote_series(job, aws.session(args.aws_region))
-        except Exception as error:  # botocore's errors: one line, not a traceback
-            region = args.aws_region or "your AWS config's region"
-            print(jobs.error_line(error, job, region, "read the metrics of"), file=sys.stderr)
-            return 1
-    names = contract.job_contract().METRIC_NAMES  # the project's, in its order
-    if not (series := {name: series[name] for name in names if name in series}):
-        print(f"error: job {job} has no metrics (yet)", file=sys.stderr)
-        return 1
-    print(f"{'metric':<22} {'final value':>12}  points")
+        try:  # botocore's errors: one line, not a traceback
+            sagemaker = aws.session(args.aws_region).client("sagemaker")
+            answer = sagemaker.describe_training_job(TrainingJobName=job)
+        except Exception as error:
+            sys.exit(jobs.error_line(error, job, args.aws_region, "read the metrics of"))
+        series = {m["MetricName"]: [(0, m["Value"])] for m in answer.get("FinalMetricDataList", [])}
+    if not series:
+        sys.exit(f"error: job {job} has no metrics (yet)")
+    print(f"{'metric':<22} {'final value':>12}")
     for name, points in series.items():
-        print(f"{name:<22} {points[-1][1]:>12.6g}  {len(points)}")
-    chart(series, job, x_label, png := args.outputs_dir / job / "metrics.png")
-    print(f"chart: {png}")
+        print(f"{name:<22} {points[-1][1]:>12.6g}")
+    if log.is_file():
+        chart(series, job, png := args.outputs_dir / job / "metrics.png")
+        print(f"chart: {png}")
     return 0
 
 

@@ -1,47 +1,33 @@
-"""Plumbing: command options that read the Makefile's settings of the same name.
-
-The Makefile is the one place with defaults and exports every setting to the commands it
-runs: --instance-type defaults to $INSTANCE_TYPE, --spot to $SPOT. So a new setting is one
-commented variable in the Makefile and one `setting()` line where it is used.
-"""
+"""Plumbing: options that read the Makefile's settings, which it exports to the commands it
+runs: --instance-type defaults to $INSTANCE_TYPE. A new setting is one commented variable in
+the Makefile and one `setting()` line where it is used."""
 
 import argparse
 import os
 
 
-def whole_number(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
-    return int(text)
+def checked(test, what: str, convert=str):
+    """An argparse type: convert(text) if test(text), else "'text' is not <what>"."""
+
+    def check(text: str):
+        if not test(text):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return convert(text)
+
+    return check
 
 
-def switch(text: str) -> bool:
-    """1 or 0, as the Makefile's switches (SPOT=1, WAIT=0) are written."""
-    if text not in ("0", "1"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not 1 (on) or 0 (off)")
-    return text == "1"
+whole_number = checked(lambda t: t.isdigit() and int(t) >= 1, "a whole number >= 1", int)
+switch = checked(lambda t: t in ("0", "1"), "1 (on) or 0 (off)", lambda t: t == "1")
+instance_type = checked(lambda t: t.startswith("ml."), "a SageMaker instance type (ml.*)")
+s3_uri = checked(lambda t: t.startswith("s3://") and len(t) > 5, "an s3://bucket/prefix URI",
+                 lambda t: t.rstrip("/"))  # fmt: skip
 
 
 def one_of(*choices: str):
-    def choice(text: str) -> str:
-        if text not in choices:
-            raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(choices)}")
-        return text
-
+    choice = checked(lambda t: t in choices, f"one of {', '.join(choices)}")
     choice.choices = choices  # for the help text
     return choice
-
-
-def instance_type(text: str) -> str:
-    if not text.startswith("ml."):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a SageMaker instance type (ml.*)")
-    return text
-
-
-def s3_uri(text: str) -> str:
-    if not text.startswith("s3://") or len(text) <= len("s3://"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not an s3://bucket/prefix URI")
-    return text.rstrip("/")
 
 
 class SettingsParser(argparse.ArgumentParser):
@@ -50,8 +36,8 @@ class SettingsParser(argparse.ArgumentParser):
         super().__init__(description=doc, formatter_class=formatter, allow_abbrev=False)
 
     def setting(self, flag: str, help: str, type=str, default: str | None = None) -> None:
-        """An option defaulting to $NAME, else to `default`. The default is a string that
-        argparse converts with `type`, so a bad value in the Makefile reads as a bad option."""
+        """An option defaulting to $NAME, else `default`: a string argparse converts with
+        `type`, so a bad value in the Makefile reads as a bad option."""
         name = flag.lstrip("-").upper().replace("-", "_")
         value = os.environ.get(name) or default
         if hasattr(type, "choices"):

@@ -15,17 +15,14 @@ MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1
 def mnist(cache: Path):
     if not cache.exists():
         print(f"downloading MNIST from {MNIST_URL} ...")
-        try:
-            with urllib.request.urlopen(MNIST_URL, timeout=60) as response:
-                content = response.read()
-        except OSError as error:
-            offline = "check your connection, or use the offline set: make data DATASET=digits"
-            sys.exit(f"error: could not download MNIST ({error}); {offline}")
-        if hashlib.sha256(content).hexdigest() != MNIST_SHA256:
-            sys.exit("error: the MNIST download is corrupt (checksum mismatch); run make data")
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.with_suffix(".part").write_bytes(content)
-        cache.with_suffix(".part").rename(cache)  # never a half-written cache
+        try:  # read() to the end closes the response
+            cache.write_bytes(urllib.request.urlopen(MNIST_URL, timeout=60).read())
+        except OSError as error:
+            sys.exit(f"error: cannot download MNIST ({error}); offline? make data DATASET=digits")
+    if hashlib.sha256(cache.read_bytes()).hexdigest() != MNIST_SHA256:
+        cache.unlink()  # a corrupt or half-written download: the next make data fetches it anew
+        sys.exit("error: the MNIST download is corrupt (checksum mismatch); run make data")
     with np.load(cache) as data:
         return (data["x_train"], data["y_train"]), (data["x_test"], data["y_test"])
 
@@ -44,15 +41,13 @@ def write_channel(folder: Path, x, y, shards: int) -> None:
     for old in folder.glob("*.npz"):  # else their examples would be read twice
         old.unlink()
     kept = len(x) - len(x) % shards  # equal shards: each host (ShardedByS3Key) takes as many steps
-    if kept < len(x):
-        print(f"{folder}: left out {len(x) - kept} example(s) to make {shards} equal shards")
     for index, part in enumerate(np.split(np.arange(kept), shards)):
         name = "data.npz" if shards == 1 else f"data-{index:05d}-of-{shards:05d}.npz"
         np.savez_compressed(folder / name, x=x[part].astype("uint8"), y=y[part].astype("uint8"))
-    print(f"{folder}: {kept} examples of shape {x.shape[1:]} in {shards} file(s)")
+    print(f"{folder}: {kept} of {len(x)} examples of shape {x.shape[1:]} in {shards} equal file(s)")
 
 
-def main(argv=None) -> int:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=["mnist", "digits"], default="mnist")
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -63,8 +58,7 @@ def main(argv=None) -> int:
     data = mnist(args.data_dir / "cache" / "mnist.npz") if args.dataset == "mnist" else digits()
     for channel, (x, y) in zip(("training", "test"), data, strict=True):
         write_channel(args.data_dir / channel, x, y, args.shards)
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

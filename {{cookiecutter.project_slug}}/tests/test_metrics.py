@@ -55,7 +55,7 @@ def test_the_chart_has_a_panel_per_quantity_with_whole_epochs_and_test_as_a_fina
     folder = fake_run(tmp_path, epochs=3)
     series = metrics.local_series(folder / "train.log")
 
-    figure = metrics.chart(series, "digits-run-1", "epoch", tmp_path / "chart.png")
+    figure = metrics.chart(series, "digits-run-1", tmp_path / "chart.png")
 
     assert [axis.get_title() for axis in figure.axes] == ["loss", "accuracy"]
     for axis in figure.axes:
@@ -73,5 +73,7 @@ def test_the_chart_has_a_panel_per_quantity_with_whole_epochs_and_test_as_a_fina
 
 
 def test_without_a_local_run_it_says_what_to_do(tmp_path, capsys):
-    assert metrics.main(["--outputs-dir", str(tmp_path)]) == 2
+    with pytest.raises(SystemExit) as exit:
+        metrics.main(["--outputs-dir", str(tmp_path)])
+    assert exit.value.code == 2
     assert "make train-local" in capsys.readouterr().err

@@ -111,7 +111,10 @@ def test_hyperparameters_not_given_take_their_declared_defaults():
 
 
 def test_a_long_reason_is_written_as_one_line_of_at_most_1000_characters(opt_ml, capfd):
-    sagemaker_runtime.write_failure("bad data:\n" + "x" * 2000)
+    def train(hp):
+        raise sagemaker_runtime.JobError("bad data:\n" + "x" * 2000)
+
+    assert sagemaker_runtime.run(train, []) == 1
     reason = (opt_ml / "output" / "failure").read_text()
     assert reason.startswith("bad data: xxx") and reason.endswith("x\n")
     assert len(reason) == 1001 and reason.count("\n") == 1
