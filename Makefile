@@ -32,8 +32,9 @@ $(VENV)/.installed: requirements-dev.txt constraints.txt
 venv: $(VENV)/.installed  ## Create the development virtualenv (~/.cache/sm-template/venv; VENV=...)
 
 .PHONY: test
-test: venv  ## All tests: unit, then end-to-end on real engines (starts Docker if needed)
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+test: venv  ## All tests: unit first (a failure shows in minutes), then end-to-end on real engines
+	$(VENV)/bin/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m e2e $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: venv  ## Tests that need no Docker engine
