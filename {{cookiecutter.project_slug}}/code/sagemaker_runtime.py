@@ -1,4 +1,4 @@
-"""SageMaker plumbing for train.py, loaded by the launcher too: numpy and TF imported where used."""
+"""Plumbing: train.py's SageMaker side; need not be opened. Loaded by the launcher: no numpy/TF."""
 
 import argparse
 import json

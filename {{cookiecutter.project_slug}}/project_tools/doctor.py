@@ -1,5 +1,5 @@
-"""What would make a job fail: one OK / WARN / FAIL line per check, each FAIL with the command
-that fixes it; exit 1 on any FAIL. Docker is checked even without AWS credentials."""
+"""Plumbing, make doctor: one OK / WARN / FAIL line per check of what would make a job fail,
+each FAIL with the command that fixes it; exit 1 on any FAIL. Docker is checked without AWS."""
 
 import json
 import os

@@ -1,4 +1,4 @@
-"""make logs JOB=<name>: a SageMaker job's log, followed to its end; make stop JOB=<name>."""
+"""Plumbing: make logs JOB=<name> follows a SageMaker job's log to its end; make stop stops it."""
 
 import re
 import sys

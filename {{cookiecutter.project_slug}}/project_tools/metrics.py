@@ -1,4 +1,4 @@
-"""make metrics [JOB=NAME]: a table of the final metric values of the newest local run, of the
+"""Plumbing, make metrics [JOB=NAME]: the final metric values of the newest local run, of the
 run outputs/NAME, else of the SageMaker job NAME; and a chart of a local run's metrics."""
 
 import sys

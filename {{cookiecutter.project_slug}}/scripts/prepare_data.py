@@ -1,4 +1,4 @@
-"""Prepare the training and test channels (.npz: uint8 images x, labels y) from MNIST or digits."""
+"""Yours to edit: where the data comes from. Writes the training and test channels (.npz)."""
 
 import argparse
 import hashlib
