@@ -88,6 +88,28 @@ def registry_tags(address: str, repository: str) -> list[str]:
         return json.loads(r.read())["tags"] or []
 
 
+# What a registry may answer for a tag; SageMaker runs only the first two (single images).
+SINGLE_IMAGE = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+)
+INDEX = (
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+)
+
+
+def pushed_manifest_type(address: str, repository: str, tag: str) -> str:
+    """The media type the registry serves for the tag when a client accepts every kind, an
+    index or list included: what SageMaker would pull."""
+    request = urllib.request.Request(
+        f"http://{address}/v2/{repository}/manifests/{tag}",
+        headers={"Accept": ", ".join(INDEX + SINGLE_IMAGE)},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read()).get("mediaType") or answer.headers["Content-Type"]
+
+
 def score_model(run_folder: Path, data_dir: Path, scratch: Path) -> tuple[list[str], float]:
     """The files in a run's model.tar.gz, and the model's accuracy on the test channel."""
     import numpy as np

@@ -11,12 +11,14 @@ import re
 
 import pytest
 from engines import (
+    SINGLE_IMAGE,
     Stopwatch,
     bake,
     image_layers,
     image_of,
     make,
     metric_definitions,
+    pushed_manifest_type,
     registry_tags,
     run,
     score_model,
@@ -169,6 +171,7 @@ def test_login_and_push_put_the_immutable_tag_in_the_registry(loop):
     tag = current_image(loop).split(":", 1)[1]
     assert tag in registry_tags(registry, REPOSITORY)
     assert tag != "latest"
+    assert pushed_manifest_type(registry, REPOSITORY, tag) in SINGLE_IMAGE  # never an index
 
 
 def test_login_fails_when_the_token_cannot_be_had(loop):
