@@ -22,10 +22,13 @@ HPARAMS ?= epochs=3
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt constraints.txt
+# uv, pinned where the generated project pins it, installs the pinned tree in seconds.
+UV_PIN := {{cookiecutter.project_slug}}/requirements-uv.txt
+$(VENV)/.installed: requirements-dev.txt constraints.txt $(UV_PIN)
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	$(VENV)/bin/python -m pip install --quiet -r '$(UV_PIN)'
+	$(VENV)/bin/uv pip install --quiet --system-certs --python $(VENV)/bin/python \
+		-r requirements-dev.txt -c constraints.txt
 	@touch $@
 
 .PHONY: venv

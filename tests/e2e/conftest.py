@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from engines import TIMINGS, Stopwatch, run
+from engines import TIMINGS, Stopwatch, bake, make, run
 from helpers import TEMPLATE_DIR, free_port
 
 INFRA = TEMPLATE_DIR / "tests" / "infra"
@@ -112,3 +112,17 @@ def shared_venv() -> str:
     """The generated projects use this test run's virtualenv (it has their requirements),
     so no test downloads the SDK and TensorFlow again."""
     return sys.prefix
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory, base_image, shared_venv):
+    """A baked project (AWS checks skipped), its digits data and its image, shared by the
+    modules that run its image (test_scale_out, test_entry_point)."""
+    out = tmp_path_factory.mktemp("scale")
+    env = {**os.environ, "PATH": f"{shared_venv}/bin:{os.environ['PATH']}"}
+    bake(out, env, project_name="Scale Out", aws_checks="skip")
+    path = out / "scale_out"
+    settings = {"VENV": shared_venv, "BASE_IMAGE": base_image}
+    with Stopwatch("first make build of the run (cold without a layer cache)"):
+        make(path, "data", "build", env=env, timeout=2400, DATASET="digits", **settings)
+    return {"path": path, "env": env, "settings": settings}

@@ -1,6 +1,7 @@
 """Running what a user runs, for the end-to-end tests: commands, make targets, timings."""
 
 import json
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -135,3 +136,27 @@ def bake(out: Path, env: dict, **answers: str) -> None:
         env=env,
         timeout=120,
     )
+
+
+def sagemaker_host(root: Path, data: Path, hyperparameters: dict, code: Path | None = None):
+    """/opt/ml as SageMaker lays it out for one host (config, channels, model, output) under
+    root, and the `docker run` mounts of it: its folders, not /opt/ml itself, which would
+    hide the image's /opt/ml/code (unless `code` is given to mount there instead)."""
+    config = root / "input" / "config"
+    config.mkdir(parents=True)
+    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    (config / "resourceconfig.json").write_text(
+        json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]})
+    )
+    channels = sorted(p.name for p in data.iterdir() if p.is_dir())
+    (config / "inputdataconfig.json").write_text(
+        json.dumps({c: {"TrainingInputMode": "File"} for c in channels})
+    )
+    for channel in channels:
+        shutil.copytree(data / channel, root / "input" / "data" / channel)
+    for folder in ("model", "output"):
+        (root / folder).mkdir()
+    folders = {"input": root / "input", "model": root / "model", "output": root / "output"}
+    if code is not None:
+        folders["code"] = code
+    return [arg for name, path in folders.items() for arg in ("-v", f"{path}:/opt/ml/{name}")]

@@ -3,28 +3,14 @@ stopped with SIGTERM that resumes, and the failures a user can cause."""
 
 import base64
 import json
-import os
 import subprocess
 
 import pytest
-from engines import Stopwatch, bake, image_of, make, run, score_model
+from engines import Stopwatch, image_of, make, run, score_model
 from helpers import put_image_tag
 
 HPARAMS = "epochs=4 learning-rate=0.005"
 SLOW_HPARAMS = "epochs=6 batch-size=1"  # about 1,400 steps an epoch: time to interrupt
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory, base_image, shared_venv):
-    """A baked project (AWS checks skipped), its data (two files a channel) and its image."""
-    out = tmp_path_factory.mktemp("scale")
-    env = {**os.environ, "PATH": f"{shared_venv}/bin:{os.environ['PATH']}"}
-    bake(out, env, project_name="Scale Out", aws_checks="skip")
-    path = out / "scale_out"
-    settings = {"VENV": shared_venv, "BASE_IMAGE": base_image}
-    with Stopwatch("first make build of the run (cold without a layer cache)"):
-        make(path, "data", "build", env=env, timeout=2400, DATASET="digits", **settings)
-    return {"path": path, "env": env, "settings": settings}
 
 
 def train_local(project, *, check=True, **settings):
