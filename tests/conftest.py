@@ -2,7 +2,9 @@
 
 Bakes run `cookiecutter` as a user would, in a separate process with an environment the test
 controls, so the tests see exactly what reaches the terminal and no developer credentials,
-profile or ~/.cookiecutterrc leak in.
+profile or ~/.cookiecutterrc leak in. For the whole session, this process's own environment
+has no AWS setup either: what inherits it (in-process bakes, whose hooks are child processes,
+and every `{**os.environ}` subprocess) cannot reach the developer's AWS.
 """
 
 import json
@@ -17,6 +19,20 @@ from pathlib import Path
 import boto3
 import pytest
 from helpers import MOTO_ACCOUNT_ID, TEMPLATE_DIR, VENV_BIN, environment_without_aws, free_port
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_aws_setup_of_the_developer(tmp_path_factory):
+    """os.environ as environment_without_aws() makes it, for the whole session: no AWS_*
+    variable of the developer's shell, empty AWS config and credentials files, no instance
+    metadata. A test that wants AWS passes its own environment (moto.env())."""
+    clean = environment_without_aws(tmp_path_factory.mktemp("no-aws"))
+    with pytest.MonkeyPatch.context() as patch:
+        for key in set(os.environ) - set(clean):
+            patch.delenv(key)
+        for key, value in clean.items():
+            patch.setenv(key, value)
+        yield
 
 
 @dataclass
