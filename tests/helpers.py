@@ -100,10 +100,12 @@ IMAGE_MANIFEST = {
 }
 
 
-def make_setting(project: Path, name: str) -> str:
-    """A setting's value as the project's Makefile computes it (make print-NAME)."""
+def make_setting(project: Path, name: str, **settings: str) -> str:
+    """A setting's value as the project's Makefile computes it (make print-NAME), with
+    the other settings given on make's command line."""
     done = subprocess.run(
-        ["make", "-s", "--no-print-directory", f"print-{name}"],
+        ["make", "-s", "--no-print-directory", f"print-{name}"]
+        + [f"{key}={value}" for key, value in settings.items()],
         cwd=project,
         capture_output=True,
         text=True,
