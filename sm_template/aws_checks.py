@@ -24,6 +24,8 @@ from sm_template.messages import note
 TIME_BUDGET_S = 10.0
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 5.0
+# The aws CLI needs about a second to start, on top of the network timeouts of each call.
+CLI_START_S = 1.5
 
 SKIP_HINT = "or answer aws_checks=skip to generate without AWS checks"
 EXPIRED_CODES = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
@@ -189,8 +191,7 @@ class CliClient:
             "--cli-connect-timeout", str(max(1, round(connect))),
             "--cli-read-timeout", str(max(1, round(read))),
         ]  # fmt: skip
-        # The CLI itself needs about a second to start, on top of the network timeouts.
-        result = run_aws_cli(command, timeout=connect + read + 1.5)
+        result = run_aws_cli(command, timeout=connect + read + CLI_START_S)
         if result.returncode == 0:
             try:
                 return json.loads(result.stdout or "{}")

@@ -2,9 +2,12 @@
 
 Bakes run `cookiecutter` as a user would, in a separate process with an environment the test
 controls, so the tests see exactly what reaches the terminal and no developer credentials,
-profile or ~/.cookiecutterrc leak in.
+profile or ~/.cookiecutterrc leak in. For the whole session, this process's own environment
+has no AWS setup either: what inherits it (in-process bakes, whose hooks are child processes,
+and every `{**os.environ}` subprocess) cannot reach the developer's AWS.
 """
 
+import contextlib
 import json
 import os
 import subprocess
@@ -17,6 +20,24 @@ from pathlib import Path
 import boto3
 import pytest
 from helpers import MOTO_ACCOUNT_ID, TEMPLATE_DIR, VENV_BIN, environment_without_aws, free_port
+
+MOTO_ACCOUNT_HEADER = "x-moto-account-id"
+# moto's account for access keys it does not know (the moto_accounts server's "testing")
+MOTO_DEFAULT_ACCOUNT_ID = "123456789012"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_aws_setup_of_the_developer(tmp_path_factory):
+    """os.environ as environment_without_aws() makes it, for the whole session: no AWS_*
+    variable of the developer's shell, empty AWS config and credentials files, no instance
+    metadata. A test that wants AWS passes its own environment (moto.env())."""
+    clean = environment_without_aws(tmp_path_factory.mktemp("no-aws"))
+    with pytest.MonkeyPatch.context() as patch:
+        for key in set(os.environ) - set(clean):
+            patch.delenv(key)
+        for key, value in clean.items():
+            patch.setenv(key, value)
+        yield
 
 
 @dataclass
@@ -39,17 +60,38 @@ class MotoServer:
         }
         return environment_without_aws(self.aws_files, **{**aws, **extra})
 
-    def client(self, service: str, region: str | None = None):
-        return boto3.client(
+    def client(self, service: str, region: str | None = None, account: str | None = None):
+        """A boto3 client of this server; account: act as that account (a header moto reads
+        where it does not fix one account for every request)."""
+        client = boto3.client(
             service,
             region_name=region or self.region,
             endpoint_url=self.url,
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
         )
+        if account:
+            client.meta.events.register(
+                "before-sign",
+                lambda request, **_: request.headers.add_header(MOTO_ACCOUNT_HEADER, account),
+            )
+        return client
 
-    def _post(self, path: str) -> None:
-        urllib.request.urlopen(urllib.request.Request(self.url + path, method="POST"), timeout=5)
+    def _post(self, path: str, data: bytes | None = None) -> None:
+        request = urllib.request.Request(
+            self.url + path, data=data, method="POST", headers={"Content-Type": "text/plain"}
+        )
+        urllib.request.urlopen(request, timeout=5)
+
+    @contextlib.contextmanager
+    def iam_enforced(self):
+        """Within: moto allows a request only if the caller's IAM policies do, as AWS does
+        (by default it allows everything)."""
+        self._post("/moto-api/reset-auth", b"0")  # after 0 requests without checks
+        try:
+            yield
+        finally:
+            self._post("/moto-api/reset-auth", b"inf")
 
     def start_recording(self) -> None:
         self._post("/moto-api/recorder/reset-recording")
@@ -68,27 +110,25 @@ class MotoServer:
             return [json.loads(line) for line in response.read().decode().splitlines() if line]
 
 
-@pytest.fixture(scope="session")
-def moto_server(tmp_path_factory):
-    """A real moto server process on 127.0.0.1, for the whole session."""
-    workdir = tmp_path_factory.mktemp("moto")
+@contextlib.contextmanager
+def running_moto_server(workdir: Path, account_id: str, **settings: str):
+    """A real moto server process on 127.0.0.1 that records the requests it receives;
+    settings are moto's environment variables. account_id: the account of its default keys."""
     port = free_port()
     log = (workdir / "moto_server.log").open("w")
     process = subprocess.Popen(
         [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
         env={
             **os.environ,
-            "MOTO_ACCOUNT_ID": MOTO_ACCOUNT_ID,
             "MOTO_ENABLE_RECORDING": "True",
-            # AWS's managed policies (AmazonSageMakerFullAccess...), as a real account has
-            "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
             "MOTO_RECORDER_FILEPATH": str(workdir / "recording.jsonl"),
+            **settings,
         },
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=workdir,
     )
-    server = MotoServer(f"http://127.0.0.1:{port}", MOTO_ACCOUNT_ID, workdir / "aws")
+    server = MotoServer(f"http://127.0.0.1:{port}", account_id, workdir / "aws")
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -111,6 +151,32 @@ def moto_server(tmp_path_factory):
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """A real moto server process on 127.0.0.1, for the whole session: one account."""
+    with running_moto_server(
+        tmp_path_factory.mktemp("moto"),
+        MOTO_ACCOUNT_ID,
+        MOTO_ACCOUNT_ID=MOTO_ACCOUNT_ID,
+        # AWS's managed policies (AmazonSageMakerFullAccess...), as a real account has
+        MOTO_IAM_LOAD_MANAGED_POLICIES="true",
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def moto_accounts(tmp_path_factory):
+    """A second moto server that keeps accounts apart as AWS does: a request is in its
+    access key's account (MotoServer.client(account=...) names another), and S3 refuses an
+    account another's bucket."""
+    with running_moto_server(
+        tmp_path_factory.mktemp("moto-accounts"),
+        MOTO_DEFAULT_ACCOUNT_ID,
+        MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS="false",
+    ) as server:
+        yield server
 
 
 @pytest.fixture

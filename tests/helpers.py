@@ -1,5 +1,6 @@
 """Helpers shared by the tests (fixtures are in conftest.py)."""
 
+import importlib.util
 import json
 import os
 import socket
@@ -15,6 +16,9 @@ TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 # Not moto's default 123456789012, so a test passes only if the real account is read.
 MOTO_ACCOUNT_ID = "210987654321"
+# What a loaded 2-core machine may add to the timeouts the code is configured with (process
+# start-ups, imports): a test's time bound is those timeouts, read from the code, plus this.
+SLOW_MACHINE_MARGIN_S = 30.0
 
 
 def resolved_answers(**overrides: str) -> dict:
@@ -96,10 +100,12 @@ IMAGE_MANIFEST = {
 }
 
 
-def make_setting(project: Path, name: str) -> str:
-    """A setting's value as the project's Makefile computes it (make print-NAME)."""
+def make_setting(project: Path, name: str, **settings: str) -> str:
+    """A setting's value as the project's Makefile computes it (make print-NAME), with
+    the other settings given on make's command line."""
     done = subprocess.run(
-        ["make", "-s", "--no-print-directory", f"print-{name}"],
+        ["make", "-s", "--no-print-directory", f"print-{name}"]
+        + [f"{key}={value}" for key, value in settings.items()],
         cwd=project,
         capture_output=True,
         text=True,
@@ -108,8 +114,22 @@ def make_setting(project: Path, name: str) -> str:
     return done.stdout.strip()
 
 
+def project_module(project: Path, relative_path: str):
+    """A module of a baked project (project_tools/aws.py...), loaded from its file."""
+    path = project / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def make_with_test_venv(
-    project: Path, target: str, installed: str, env: dict[str, str], **settings
+    project: Path,
+    target: str,
+    installed: str,
+    env: dict[str, str],
+    timeout: float = 120,
+    **settings,
 ):
     """`make TARGET` in a baked project with this test run's virtualenv as the project's.
     -o takes the target's install marker (.installed-tools, .installed-dev) as made: the
@@ -123,12 +143,12 @@ def make_with_test_venv(
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
 
 
-def run_doctor(project: Path, env: dict[str, str], **settings: str):
-    return make_with_test_venv(project, "doctor", ".installed-tools", env, **settings)
+def run_doctor(project: Path, env: dict[str, str], timeout: float = 120, **settings: str):
+    return make_with_test_venv(project, "doctor", ".installed-tools", env, timeout, **settings)
 
 
 def doctor_report(stdout: str) -> dict[str, str]:

@@ -365,6 +365,48 @@ def test_a_gpu_project_builds_a_cuda_image_for_a_gpu_instance_and_runs_local_gpu
     assert "REQUIREMENTS=requirements.txt" in dry_run("build", "ACCELERATOR=cpu")
 
 
+@pytest.mark.parametrize(
+    "region, domain",
+    [
+        ("us-east-1", "amazonaws.com"),
+        ("us-gov-west-1", "amazonaws.com"),
+        ("cn-north-1", "amazonaws.com.cn"),
+        ("cn-northwest-1", "amazonaws.com.cn"),
+    ],
+)
+def test_the_ecr_registry_is_the_accounts_in_the_region_under_amazonaws_com_cn_in_china(
+    default_project, region, domain
+):
+    registry = make_setting(
+        default_project, "REGISTRY", AWS_ACCOUNT_ID="111122223333", AWS_REGION=region
+    )
+    assert registry == f"111122223333.dkr.ecr.{region}.{domain}"
+
+
+def test_make_clean_removes_outputs_checkpoints_and_caches_and_keeps_data_and_your_files(
+    tmp_path,
+):
+    project = bake(tmp_path)
+    removed = ["outputs", "checkpoints", ".pytest_cache", "code/__pycache__", "tests/__pycache__"]
+    kept = [
+        "data/training/data.npz",
+        "notes/checkpoints.md",  # a file of yours, named like what is removed
+        ".venv/lib/__pycache__/site.cpython-312.pyc",  # the virtualenv's own
+    ]
+    for name in [f"{folder}/a-run/file" for folder in removed] + kept:
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(name)
+    before = {name: (project / name).read_bytes() for name in files_of(project)}
+
+    done = subprocess.run(["make", "clean"], cwd=project, capture_output=True, text=True)
+
+    assert done.returncode == 0, done.stderr
+    assert [folder for folder in removed if (project / folder).exists()] == []
+    assert {name: (project / name).read_bytes() for name in files_of(project)} == {
+        name: text for name, text in before.items() if not name.startswith(tuple(removed))
+    }
+
+
 def test_requirements_are_pinned(default_project):
     for name in ("requirements.txt", "requirements-tools.txt", "requirements-dev.txt"):
         for line in (default_project / name).read_text().splitlines():

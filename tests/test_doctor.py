@@ -11,15 +11,16 @@ import os
 import shlex
 import socket
 import subprocess
-import time
 
 import pytest
 from helpers import (
     IMAGE_MANIFEST,
     SAGEMAKER_TRUST,
+    SLOW_MACHINE_MARGIN_S,
     VENV_BIN,
     doctor_report,
     make_setting,
+    project_module,
     run_doctor,
     seed_ready_account,
 )
@@ -191,17 +192,20 @@ def black_holed_endpoint():
                 client.close()
 
 
-def test_an_aws_endpoint_that_never_answers_fails_once_within_30_seconds(project, moto):
+def test_an_aws_endpoint_that_never_answers_fails_once_within_the_configured_timeouts(
+    project, moto
+):
+    aws = project_module(project, "project_tools/aws.py")  # one call's connect attempts
+    limit = aws.CONNECT_TIMEOUT_SECONDS * aws.MAX_ATTEMPTS + SLOW_MACHINE_MARGIN_S
     with black_holed_endpoint() as url:
         env = moto.env(AWS_ENDPOINT_URL=url, **NO_DOCKER)
-        started = time.monotonic()
-        done, report = doctor(project, env)
-        seconds = time.monotonic() - started
+        done, report = doctor(project, env, timeout=limit)  # past it: TimeoutExpired
     assert done.returncode != 0
-    assert report["credentials"].startswith("FAIL AWS does not answer (")
+    assert report["credentials"].startswith(
+        "FAIL AWS does not answer (Connect timeout on endpoint URL"
+    )
     for name in ["ecr-repository", "ecr-image", "role", "s3-output"]:
         assert report[name] == "WARN not checked: AWS does not answer"
-    assert seconds < 30, f"doctor took {seconds:.0f} s on a silent endpoint"
 
 
 def test_a_docker_daemon_that_does_not_answer_fails_with_how_to_start_it(project, moto):
@@ -244,3 +248,50 @@ def test_an_aws_profile_that_does_not_exist_is_one_fail_line_not_a_traceback(pro
         "FAIL The config profile (no-such-profile) could not be found "
         "-> fix: aws configure --profile NAME, or unset AWS_PROFILE"
     )
+
+
+def test_what_the_credentials_may_not_do_is_a_warning_naming_the_permission(project, moto):
+    """AccessDenied is no FAIL: a job runs with the role's permissions, not the user's."""
+    seed_ready_account(moto, project)
+    iam = moto.client("iam")
+    iam.create_user(UserName="data-scientist")
+    allowed = {"Effect": "Allow", "Action": ["sts:GetCallerIdentity", "s3:*"], "Resource": "*"}
+    iam.put_user_policy(
+        UserName="data-scientist",
+        PolicyName="no-ecr-no-iam",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allowed]}),
+    )
+    key = iam.create_access_key(UserName="data-scientist")["AccessKey"]
+    env = moto.env(
+        AWS_ACCESS_KEY_ID=key["AccessKeyId"],
+        AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"],
+        **NO_DOCKER,
+    )
+    with moto.iam_enforced():
+        _, report = doctor(project, env)
+    user = f"arn:aws:iam::{moto.account_id}:user/data-scientist"
+    assert report["credentials"] == f"OK {user} in account {moto.account_id}"
+    lacks = "WARN not checked: your credentials lack"
+    assert report["ecr-repository"] == f"{lacks} ecr:DescribeRepositories"
+    assert report["ecr-image"] == f"{lacks} ecr:DescribeImages"
+    assert report["role"] == f"{lacks} iam:GetRole"
+    assert report["s3-output"].startswith("OK ")
+
+
+def test_a_bucket_of_another_account_fails_naming_the_bucket(project, moto_accounts):
+    """AWS keeps accounts apart (moto_accounts): another team's bucket answers 403. doctor
+    asks S3 for a bucket owned by the project's account, so one that lets you in fails too."""
+    moto_accounts.reset()
+    moto_accounts.client("s3", account="444455556666").create_bucket(Bucket="team-b-models")
+    settings = {
+        "AWS_ACCOUNT_ID": moto_accounts.account_id,
+        "S3_OUTPUT_PATH": "s3://team-b-models/x",
+    }
+    _, report = doctor(project, moto_accounts.env(**NO_DOCKER), **settings)
+    assert report["s3-output"] == (
+        "FAIL bucket team-b-models is not reachable (403): another account's, or your "
+        "credentials lack s3:ListBucket (the launcher uploads the data with them) "
+        "-> fix: set S3_OUTPUT_PATH in the Makefile to s3://<a bucket of yours>/<prefix>"
+    )
+    [head] = [r for r in moto_accounts.recorded_requests() if r["method"] == "HEAD"]
+    assert head["headers"].get("X-Amz-Expected-Bucket-Owner") == moto_accounts.account_id

@@ -11,7 +11,6 @@ except those it is told to throttle.
 import base64
 import dataclasses
 import http.client
-import importlib.util
 import json
 import signal
 import subprocess
@@ -31,6 +30,7 @@ from helpers import (
     environment_without_aws,
     free_port,
     make_with_test_venv,
+    project_module,
 )
 
 JOB = "digits-remote-20261126093342"
@@ -132,10 +132,7 @@ def project(tmp_path_factory) -> Path:
 def attempts(project) -> int:
     """How many throttled answers fail one call: botocore's attempts, as the project's one
     AWS session (project_tools/aws.py) sets them."""
-    spec = importlib.util.spec_from_file_location("aws", project / "project_tools" / "aws.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    logs = module.session("us-east-1").client("logs")
+    logs = project_module(project, "project_tools/aws.py").session("us-east-1").client("logs")
     return logs.meta.config.retries["total_max_attempts"]
 
 

@@ -1,8 +1,18 @@
 """Before the prompts: the caller's AWS account and configured region become the defaults
 (hooks/pre_prompt.py), read from a moto server; without credentials nothing changes."""
 
+import subprocess
+import sys
+
 import pytest
-from helpers import MOTO_ACCOUNT_ID, VENV_BIN, environment_without_aws, hide_modules, make_setting
+from helpers import (
+    MOTO_ACCOUNT_ID,
+    TEMPLATE_DIR,
+    VENV_BIN,
+    environment_without_aws,
+    hide_modules,
+    make_setting,
+)
 
 TEMPLATE_ACCOUNT = "123456789012"  # cookiecutter.json's own default
 
@@ -86,3 +96,34 @@ def test_without_boto3_the_aws_cli_gives_the_account_and_the_profiles_region(bak
         config.write("[default]\nregion = ap-southeast-2\n")
     project = baked(bake({"aws_checks": "skip"}, env=env))
     assert account_and_region(project) == (MOTO_ACCOUNT_ID, "ap-southeast-2")
+
+
+def test_the_template_tests_bakes_never_reach_the_aws_of_the_shell_that_runs_them(moto, tmp_path):
+    """A developer's shell with keys, a profile and an endpoint (the moto server, which records
+    what reaches it) runs a test of the template that bakes in-process: the pre-prompt hook of
+    that bake, a child process like every bake's, asks AWS nothing."""
+    aws = tmp_path / "developer-aws"
+    aws.mkdir()
+    (aws / "config").write_text("[profile developer]\nregion = eu-west-1\n")
+    (aws / "credentials").write_text(
+        "[developer]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    shell = moto.env(
+        AWS_PROFILE="developer",
+        AWS_CONFIG_FILE=str(aws / "config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(aws / "credentials"),
+    )
+    in_process_bake = "tests/test_bake.py::test_the_defaults_generate_exactly_the_expected_files"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", in_process_bake]
+        + [f"--basetemp={tmp_path / 'inner'}"],  # not the outer run's numbered folders
+        cwd=TEMPLATE_DIR,
+        env=shell,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "1 passed" in done.stdout
+    assert moto.recorded_requests() == []
