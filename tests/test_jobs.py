@@ -1,25 +1,21 @@
 """make logs JOB=<name> and make stop JOB=<name> (project_tools/jobs.py) against a moto server
 seeded with training jobs and their CloudWatch log streams.
 
-moto 5.2.5 makes every training job Completed at once, has no state manager for training
-jobs and no StopTrainingJob (it answers 500). The tests of a running, stopping or failed job
-therefore go through StatusOverlay, a proxy in front of moto that changes only the status
-fields of DescribeTrainingJob's answers; every request still reaches moto and its recorder,
-except those it is told to throttle.
+moto 5.2.5 makes every training job Completed at once and has no StopTrainingJob, so the
+tests of a running, stopping or failed job go through the `overlay` fixture
+(status_overlay.StatusOverlay), which changes only the status fields of DescribeTrainingJob's
+answers; every request still reaches moto and its recorder, except those it is told to
+throttle.
 """
 
 import base64
 import dataclasses
-import http.client
 import importlib.util
 import json
 import signal
 import subprocess
 import threading
 import time
-import urllib.parse
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -39,79 +35,6 @@ T0 = int(time.time() * 1000) - 600_000  # CloudWatch takes events of the last 14
 RUNNING = {"TrainingJobStatus": "InProgress", "SecondaryStatus": "Training"}
 GET_LOG_EVENTS = "Logs_20140328.GetLogEvents"
 DESCRIBE = "SageMaker.DescribeTrainingJob"
-THROTTLED = b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'
-
-
-class StatusOverlay(ThreadingHTTPServer):
-    """Forwards every request to moto; answers DescribeTrainingJob with the next status of
-    `statuses[job]` (the last one repeats) merged into moto's answer, and calls
-    `on_describe(n)` on the n-th describe first. With `answer_stop`, StopTrainingJob, once
-    moto has seen it, gets AWS's empty success answer instead of moto's 500. The next
-    `fail_next[target]` requests of an X-Amz-Target get AWS's throttling error, unforwarded."""
-
-    def __init__(self, moto):
-        super().__init__(("127.0.0.1", 0), ForwardToMoto)
-        self.moto = urllib.parse.urlsplit(moto.url)
-        self.statuses: dict[str, list[dict]] = {}
-        self.on_describe: Callable[[int], None] = lambda n: None
-        self.answer_stop = False
-        self.describes = 0
-        self.fail_next: dict[str, int] = {}
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def next_status(self, job: str) -> dict:
-        self.describes += 1
-        self.on_describe(self.describes)
-        script = self.statuses.get(job, [{}])
-        return script.pop(0) if len(script) > 1 else script[0]
-
-
-class ForwardToMoto(BaseHTTPRequestHandler):
-    server: StatusOverlay
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        target = self.headers.get("X-Amz-Target", "")
-        if self.server.fail_next.get(target):
-            self.server.fail_next[target] -= 1
-            return self.answer(400, THROTTLED, "application/x-amz-json-1.1")
-        moto = http.client.HTTPConnection(self.server.moto.hostname, self.server.moto.port, 10)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-        moto.request(self.command, self.path, body, headers)
-        answer = moto.getresponse()
-        status, payload = answer.status, answer.read()
-        content_type = answer.getheader("Content-Type") or "application/x-amz-json-1.1"
-        moto.close()
-        if target == "SageMaker.DescribeTrainingJob" and status == 200:
-            described = json.loads(payload)
-            described.update(self.server.next_status(described["TrainingJobName"]))
-            payload = json.dumps(described).encode()
-        elif target == "SageMaker.StopTrainingJob" and self.server.answer_stop:
-            status, payload = 200, b"{}"
-        self.answer(status, payload, content_type)
-
-    def answer(self, status: int, payload: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args) -> None:  # keep pytest's output to the test's own
-        pass
-
-
-@pytest.fixture
-def overlay(moto):
-    server = StatusOverlay(moto)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture(scope="module")
