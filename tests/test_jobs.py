@@ -35,6 +35,9 @@ T0 = int(time.time() * 1000) - 600_000  # CloudWatch takes events of the last 14
 RUNNING = {"TrainingJobStatus": "InProgress", "SecondaryStatus": "Training"}
 GET_LOG_EVENTS = "Logs_20140328.GetLogEvents"
 DESCRIBE = "SageMaker.DescribeTrainingJob"
+# How the log of a Completed job ends: its status, then where its model is (S3OutputPath
+# s3://b/out, as helpers.create_training_job submits it).
+COMPLETED = [f"Training job {JOB}: Completed", f"model: s3://b/out/{JOB}/output/model.tar.gz"]
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +125,7 @@ def test_a_finished_jobs_log_prints_every_event_once_in_time_order_with_its_host
         "[algo-1] epoch 2 on host 1",
         "[algo-2] epoch 2 on host 2",
         "[algo-1] done",
-        f"Training job {JOB}: Completed",
+        *COMPLETED,
     ]
 
 
@@ -150,7 +153,7 @@ def test_a_running_job_is_followed_to_its_end_and_no_event_is_printed_twice(proj
         "line 2",
         "line 3",
         "line 4, after the status changed",
-        f"Training job {JOB}: Completed",
+        *COMPLETED,
     ]
 
 
@@ -180,7 +183,7 @@ def test_a_log_read_throttled_for_two_polls_warns_and_prints_every_event_once_to
         "line 0",
         "line 1",
         "line 2",
-        f"Training job {JOB}: Completed",
+        *COMPLETED,
     ]
     warning = "warning: AWS did not answer (ThrottlingException); retrying in 0.2 s"
     assert done.stderr.splitlines() == [warning, warning]
@@ -205,7 +208,7 @@ def test_a_status_poll_throttled_twice_warns_and_the_follow_goes_on_to_the_end(
 
     assert done.returncode == 0, done.stderr
     lines = ["line 0", "line 1", "line 2", "line 3"]
-    assert done.stdout.splitlines() == [*lines, f"Training job {JOB}: Completed"]
+    assert done.stdout.splitlines() == [*lines, *COMPLETED]
     warning = "warning: AWS did not answer (ThrottlingException); retrying in 0.2 s"
     assert done.stderr.splitlines() == [warning, warning]
     assert overlay.fail_next == {DESCRIBE: 0}
@@ -282,7 +285,7 @@ def test_a_host_that_logs_late_or_never_hides_no_line_of_the_others(project, mot
     assert done.stdout.splitlines() == [
         "[algo-1] host 1 starts",
         "[algo-2] host 2 starts late",
-        f"Training job {JOB}: Completed",
+        *COMPLETED,
     ]
 
 
@@ -301,7 +304,7 @@ def test_lines_that_reach_cloudwatch_after_the_job_ended_are_still_printed(proje
     assert done.stdout.splitlines() == [
         "training",
         "model saved",
-        f"Training job {JOB}: Completed",
+        *COMPLETED,
     ]
 
 
@@ -429,7 +432,7 @@ def test_no_credentials_or_an_unreachable_endpoint_is_one_line_naming_the_job_an
 @pytest.mark.parametrize(
     ("target", "says"),
     [
-        ("logs", ["a line in eu-west-1", f"Training job {JOB}: Completed"]),
+        ("logs", ["a line in eu-west-1", *COMPLETED]),
         ("stop", [f"Training job {JOB} has already ended (Completed); nothing to stop"]),
     ],
 )
