@@ -13,17 +13,18 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 THROTTLED = b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'
+ANY_JOB = "*"  # statuses[ANY_JOB]: the script of a job whose name the test cannot know
 HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "date", "server", "host"}
 
 
 class StatusOverlay(ThreadingHTTPServer):
-    """Answers DescribeTrainingJob with the next status of `statuses[job]` (the last one
-    repeats) merged into moto's answer, and calls `on_describe(n)` on the n-th describe first.
-    With `answer_stop`, StopTrainingJob, once moto has seen it, gets AWS's empty success
-    answer instead of moto's 500. `query_answers[action]` answers a query-protocol call
-    (IAM's Action=...) moto has seen, with the XML it returns for the request's form fields.
-    The next `fail_next[target]` requests of an X-Amz-Target get AWS's throttling error,
-    unforwarded."""
+    """Answers DescribeTrainingJob with the next status of `statuses[job]` (or of
+    `statuses[ANY_JOB]`; the last one repeats) merged into moto's answer, and calls
+    `on_describe(n)` on the n-th describe first. With `answer_stop`, StopTrainingJob, once
+    moto has seen it, gets AWS's empty success answer instead of moto's 500.
+    `query_answers[action]` answers a query-protocol call (IAM's Action=...) moto has seen,
+    with the XML it returns for the request's form fields. The next `fail_next[target]`
+    requests of an X-Amz-Target get AWS's throttling error, unforwarded."""
 
     def __init__(self, moto):
         super().__init__(("127.0.0.1", 0), ForwardToMoto)
@@ -42,7 +43,7 @@ class StatusOverlay(ThreadingHTTPServer):
     def next_status(self, job: str) -> dict:
         self.describes += 1
         self.on_describe(self.describes)
-        script = self.statuses.get(job, [{}])
+        script = self.statuses.get(job) or self.statuses.get(ANY_JOB, [{}])
         return script.pop(0) if len(script) > 1 else script[0]
 
 
