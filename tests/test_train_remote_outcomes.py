@@ -5,10 +5,10 @@ here as it is for users (SAGEMAKER_VALIDATE_ROLE unset).
 moto 5.2.5 completes every job at once and does not implement IAM's SimulatePrincipalPolicy
 (it answers 500), so the launcher talks to moto through the overlay fixture
 (status_overlay.StatusOverlay): it scripts the status DescribeTrainingJob answers, and a stub
-in this file, `every_action_allowed`, answers SimulatePrincipalPolicy after moto has recorded
-it. The stub allows every action it is asked about: which permissions a role needs is IAM's to
-judge, not the launcher's. The role's trust policy, which the SDK checks too, is moto's own
-answer to GetRole.
+in this file, `iam_simulation`, answers SimulatePrincipalPolicy after moto has recorded it. The
+stub allows every action it is asked about unless a test denies one: which permissions a role
+needs is IAM's to judge, not the launcher's. The role's trust policy, which the SDK checks too,
+is moto's own answer to GetRole.
 """
 
 import json
@@ -40,21 +40,27 @@ SDK_DESCRIBES = 2
 MAKE_FAILED = re.compile(r"make: \*\*\* \[Makefile:\d+: train-remote\] Error (\d+)")
 
 
-def every_action_allowed(form: dict[str, str]) -> bytes:
-    """IAM's answer to SimulatePrincipalPolicy: each action in ActionNames.member.N allowed."""
-    asked = [value for key, value in form.items() if key.startswith("ActionNames.member.")]
-    results = "".join(
-        f"<member><EvalActionName>{escape(action)}</EvalActionName>"
-        "<EvalResourceName>*</EvalResourceName><EvalDecision>allowed</EvalDecision></member>"
-        for action in asked
-    )
-    return (
-        '<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
-        f"<SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated>"
-        f"<EvaluationResults>{results}</EvaluationResults></SimulatePrincipalPolicyResult>"
-        "<ResponseMetadata><RequestId>stub</RequestId></ResponseMetadata>"
-        "</SimulatePrincipalPolicyResponse>"
-    ).encode()
+def iam_simulation(denied: tuple[str, ...] = ()):
+    """A stub of IAM's SimulatePrincipalPolicy: each action in ActionNames.member.N is
+    allowed, but those in `denied` (implicitDeny: no policy of the role grants them)."""
+
+    def answer(form: dict[str, str]) -> bytes:
+        asked = [value for key, value in form.items() if key.startswith("ActionNames.member.")]
+        results = "".join(
+            f"<member><EvalActionName>{escape(action)}</EvalActionName>"
+            "<EvalResourceName>*</EvalResourceName><EvalDecision>"
+            f"{'implicitDeny' if action in denied else 'allowed'}</EvalDecision></member>"
+            for action in asked
+        )
+        return (
+            '<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+            "<SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated>"
+            f"<EvaluationResults>{results}</EvaluationResults></SimulatePrincipalPolicyResult>"
+            "<ResponseMetadata><RequestId>stub</RequestId></ResponseMetadata>"
+            "</SimulatePrincipalPolicyResponse>"
+        ).encode()
+
+    return answer
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +73,7 @@ def env(project, moto, overlay) -> dict[str, str]:
     """An account make doctor passes (tests/test_doctor.py seeds it so) behind the overlay,
     with the stub for SimulatePrincipalPolicy: the environment train-remote runs in."""
     seed_ready_account(moto, project)
-    overlay.query_answers["SimulatePrincipalPolicy"] = every_action_allowed
+    overlay.query_answers["SimulatePrincipalPolicy"] = iam_simulation()
     moto.start_recording()
     return moto.env(AWS_ENDPOINT_URL=overlay.url)
 
@@ -109,9 +115,9 @@ def test_a_job_that_fails_while_train_remote_waits_prints_its_reason_and_exits_1
         f"Training job {job}: Failed",
         f"FAILED: {reason}",
     ]
+    assert done.returncode == 2  # make's own, for a failed recipe
     [make_says] = done.stderr.splitlines()  # no traceback, no other line
     assert MAKE_FAILED.fullmatch(make_says)[1] == "1"  # the launcher's exit status
-    assert done.returncode == 2  # make's own, for a failed recipe
     assert overlay.describes == SDK_DESCRIBES + 2  # the launcher saw InProgress, then Failed
 
 
@@ -208,28 +214,46 @@ def test_with_role_validation_on_train_remote_asks_iam_about_role_arn_then_submi
     assert f"Training job {create['TrainingJobName']} submitted." in done.stdout.splitlines()
 
 
-def test_a_role_sagemaker_may_not_assume_stops_train_remote_in_one_line_before_any_upload(
-    project, env, moto
+@pytest.mark.parametrize(
+    ("refused_for", "why", "iam_calls"),
+    [
+        (
+            "its trust",  # moto's GetRole answers the trust policy
+            "Its trust policy does not allow 'sagemaker.amazonaws.com' to assume it, so "
+            "SageMaker cannot use it (the API would fail with 'Could not assume role'). "
+            "Required permissions: ...",  # the SDK's list of all of them, cut between words
+            ["SimulatePrincipalPolicy", "GetRole"],
+        ),
+        (
+            "a permission",  # the stub denies it
+            "Missing permissions: ecr:GetAuthorizationToken",
+            ["SimulatePrincipalPolicy"],
+        ),
+    ],
+)
+def test_a_role_the_sdk_refuses_stops_train_remote_in_one_line_before_any_upload(
+    project, env, moto, overlay, refused_for, why, iam_calls
 ):
-    role = make_setting(project, "ROLE_ARN").rsplit("/", 1)[-1]
-    trust_ec2 = json.dumps(SAGEMAKER_TRUST).replace("sagemaker.amazonaws.com", "ec2.amazonaws.com")
-    moto.client("iam").update_assume_role_policy(RoleName=role, PolicyDocument=trust_ec2)
-    moto.start_recording()
+    role_arn = make_setting(project, "ROLE_ARN")
+    if refused_for == "its trust":
+        trust = json.dumps(SAGEMAKER_TRUST).replace("sagemaker.amazonaws.com", "ec2.amazonaws.com")
+        iam = moto.client("iam")
+        iam.update_assume_role_policy(RoleName=role_arn.rsplit("/", 1)[1], PolicyDocument=trust)
+        moto.start_recording()
+    else:
+        denied = ("ecr:GetAuthorizationToken",)
+        overlay.query_answers["SimulatePrincipalPolicy"] = iam_simulation(denied)
 
     done = train_remote(project, env)
 
+    assert done.returncode == 2
     [error, make_says] = done.stderr.splitlines()
-    assert error.startswith(  # the SDK's reason, without its remedies in Python
-        f"error: ROLE_ARN: IAM role '{make_setting(project, 'ROLE_ARN')}' cannot be used for "
-        "'training' workloads. Its trust policy does not allow 'sagemaker.amazonaws.com' to "
-        "assume it, so SageMaker cannot use it"
-    )
+    sdk_says = f"IAM role '{role_arn}' cannot be used for 'training' workloads. {why}"
     fix = "fix the role (make doctor checks its trust) or set ROLE_ARN"
-    assert error.endswith(f"; {fix} (DEBUG=1 shows the traceback)")
+    assert error == f"error: ROLE_ARN: {sdk_says}; {fix} (DEBUG=1 shows the traceback)"
     assert MAKE_FAILED.fullmatch(make_says)[1] == "1"
     assert actions(moto) == [  # nothing uploaded, nothing submitted
         "GetCallerIdentity",
         "AmazonEC2ContainerRegistry_V20150921.DescribeImages",
-        "SimulatePrincipalPolicy",
-        "GetRole",
+        *iam_calls,
     ]
