@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pathlib import Path
 import boto3
 import pytest
 from helpers import MOTO_ACCOUNT_ID, TEMPLATE_DIR, VENV_BIN, environment_without_aws, free_port
+from status_overlay import StatusOverlay
 
 MOTO_ACCOUNT_HEADER = "x-moto-account-id"
 # moto's account for access keys it does not know (the moto_accounts server's "testing")
@@ -184,6 +186,17 @@ def moto(moto_server):
     """The session's moto server, emptied for this test."""
     moto_server.reset()
     return moto_server
+
+
+@pytest.fixture
+def overlay(moto):
+    """A StatusOverlay in front of this test's moto server: point AWS_ENDPOINT_URL at its url."""
+    server = StatusOverlay(moto)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
 @dataclass

@@ -1,14 +1,18 @@
 """Helpers shared by the tests (fixtures are in conftest.py)."""
 
+import base64
 import importlib.util
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 from cookiecutter.generate import generate_context
+from cookiecutter.main import cookiecutter
 from cookiecutter.prompt import prompt_for_config
 from cookiecutter.utils import create_env_with_context
 
@@ -123,6 +127,15 @@ def project_module(project: Path, relative_path: str):
     return module
 
 
+def make_command(target: str, installed: str, **settings) -> list[str]:
+    """`make TARGET` with this test run's virtualenv as the project's. -o takes the target's
+    install marker (.installed-tools, .installed-dev) as made: the virtualenv has those
+    requirements already, so make does not reinstall them."""
+    venv = Path(sys.prefix)
+    command = ["make", "--no-print-directory", "-o", str(venv / installed), target, f"VENV={venv}"]
+    return command + [f"{key}={value}" for key, value in settings.items()]
+
+
 def make_with_test_venv(
     project: Path,
     target: str,
@@ -131,13 +144,9 @@ def make_with_test_venv(
     timeout: float = 120,
     **settings,
 ):
-    """`make TARGET` in a baked project with this test run's virtualenv as the project's.
-    -o takes the target's install marker (.installed-tools, .installed-dev) as made: the
-    virtualenv has those requirements already, so make does not reinstall them."""
-    venv = Path(sys.prefix)
+    """`make TARGET` in a baked project with this test run's virtualenv (make_command)."""
     return subprocess.run(
-        ["make", "--no-print-directory", "-o", str(venv / installed), target, f"VENV={venv}"]
-        + [f"{key}={value}" for key, value in settings.items()],
+        make_command(target, installed, **settings),
         cwd=project,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -145,6 +154,10 @@ def make_with_test_venv(
         text=True,
         timeout=timeout,
     )
+
+
+def train_remote(project: Path, env: dict[str, str], **settings):
+    return make_with_test_venv(project, "train-remote", ".installed-tools", env, **settings)
 
 
 def run_doctor(project: Path, env: dict[str, str], timeout: float = 120, **settings: str):
@@ -160,6 +173,36 @@ def doctor_report(stdout: str) -> dict[str, str]:
             name, _, detail = rest.strip().partition(" ")
             report[name] = f"{status} {detail.strip()}"
     return report
+
+
+def bake_with_data(output_dir: Path, slug: str = "mnist_on_sagemaker") -> Path:
+    """A project baked in-process for the moto server's account, with tiny training and test
+    channels in data/ (what train-remote uploads)."""
+    answers = {"aws_checks": "skip", "aws_account_id": MOTO_ACCOUNT_ID}
+    cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(output_dir),
+                 extra_context=answers)  # fmt: skip
+    for channel in ("training", "test"):
+        folder = output_dir / slug / "data" / channel
+        folder.mkdir(parents=True)
+        np.savez(folder / "data.npz", x=np.zeros((4, 8, 8), "uint8"), y=np.zeros(4, "uint8"))
+    return output_dir / slug
+
+
+def request_body(request: dict) -> str:
+    """A request's body as moto's recorder kept it (base64 when it was not text)."""
+    body = request.get("body") or ""
+    return base64.b64decode(body).decode(errors="replace") if request.get("body_encoded") else body
+
+
+def actions(moto) -> list[str]:
+    """The AWS requests the moto server recorded: X-Amz-Target, or the Action of a query
+    request (STS, IAM), or method and URL (S3)."""
+    named = []
+    for request in moto.recorded_requests():
+        action = re.search(r"Action=(\w+)", request_body(request))
+        target = request["headers"].get("X-Amz-Target")
+        named.append(target or (action and action[1]) or f"{request['method']} {request['url']}")
+    return named
 
 
 def put_image_tag(moto, repository: str, tag: str) -> None:

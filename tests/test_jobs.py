@@ -1,24 +1,20 @@
 """make logs JOB=<name> and make stop JOB=<name> (project_tools/jobs.py) against a moto server
 seeded with training jobs and their CloudWatch log streams.
 
-moto 5.2.5 makes every training job Completed at once, has no state manager for training
-jobs and no StopTrainingJob (it answers 500). The tests of a running, stopping or failed job
-therefore go through StatusOverlay, a proxy in front of moto that changes only the status
-fields of DescribeTrainingJob's answers; every request still reaches moto and its recorder,
-except those it is told to throttle.
+moto 5.2.5 makes every training job Completed at once and has no StopTrainingJob, so the
+tests of a running, stopping or failed job go through the `overlay` fixture
+(status_overlay.StatusOverlay), which changes only the status fields of DescribeTrainingJob's
+answers; every request still reaches moto and its recorder, except those it is told to
+throttle.
 """
 
 import base64
 import dataclasses
-import http.client
 import json
 import signal
 import subprocess
 import threading
 import time
-import urllib.parse
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -39,79 +35,9 @@ T0 = int(time.time() * 1000) - 600_000  # CloudWatch takes events of the last 14
 RUNNING = {"TrainingJobStatus": "InProgress", "SecondaryStatus": "Training"}
 GET_LOG_EVENTS = "Logs_20140328.GetLogEvents"
 DESCRIBE = "SageMaker.DescribeTrainingJob"
-THROTTLED = b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'
-
-
-class StatusOverlay(ThreadingHTTPServer):
-    """Forwards every request to moto; answers DescribeTrainingJob with the next status of
-    `statuses[job]` (the last one repeats) merged into moto's answer, and calls
-    `on_describe(n)` on the n-th describe first. With `answer_stop`, StopTrainingJob, once
-    moto has seen it, gets AWS's empty success answer instead of moto's 500. The next
-    `fail_next[target]` requests of an X-Amz-Target get AWS's throttling error, unforwarded."""
-
-    def __init__(self, moto):
-        super().__init__(("127.0.0.1", 0), ForwardToMoto)
-        self.moto = urllib.parse.urlsplit(moto.url)
-        self.statuses: dict[str, list[dict]] = {}
-        self.on_describe: Callable[[int], None] = lambda n: None
-        self.answer_stop = False
-        self.describes = 0
-        self.fail_next: dict[str, int] = {}
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def next_status(self, job: str) -> dict:
-        self.describes += 1
-        self.on_describe(self.describes)
-        script = self.statuses.get(job, [{}])
-        return script.pop(0) if len(script) > 1 else script[0]
-
-
-class ForwardToMoto(BaseHTTPRequestHandler):
-    server: StatusOverlay
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        target = self.headers.get("X-Amz-Target", "")
-        if self.server.fail_next.get(target):
-            self.server.fail_next[target] -= 1
-            return self.answer(400, THROTTLED, "application/x-amz-json-1.1")
-        moto = http.client.HTTPConnection(self.server.moto.hostname, self.server.moto.port, 10)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-        moto.request(self.command, self.path, body, headers)
-        answer = moto.getresponse()
-        status, payload = answer.status, answer.read()
-        content_type = answer.getheader("Content-Type") or "application/x-amz-json-1.1"
-        moto.close()
-        if target == "SageMaker.DescribeTrainingJob" and status == 200:
-            described = json.loads(payload)
-            described.update(self.server.next_status(described["TrainingJobName"]))
-            payload = json.dumps(described).encode()
-        elif target == "SageMaker.StopTrainingJob" and self.server.answer_stop:
-            status, payload = 200, b"{}"
-        self.answer(status, payload, content_type)
-
-    def answer(self, status: int, payload: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args) -> None:  # keep pytest's output to the test's own
-        pass
-
-
-@pytest.fixture
-def overlay(moto):
-    server = StatusOverlay(moto)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+# How the log of a Completed job ends: its status, then where its model is (S3OutputPath
+# s3://b/out, as helpers.create_training_job submits it).
+COMPLETED = [f"Training job {JOB}: Completed", f"model: s3://b/out/{JOB}/output/model.tar.gz"]
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +122,7 @@ def test_a_finished_jobs_log_prints_every_event_once_in_time_order_with_its_host
         "[algo-1] epoch 2 on host 1",
         "[algo-2] epoch 2 on host 2",
         "[algo-1] done",
-        f"Training job {JOB}: Completed",
+        *COMPLETED,
     ]
 
 
@@ -224,7 +150,7 @@ def test_a_running_job_is_followed_to_its_end_and_no_event_is_printed_twice(proj
         "line 2",
         "line 3",
         "line 4, after the status changed",
-        f"Training job {JOB}: Completed",
+        *COMPLETED,
     ]
 
 
@@ -254,7 +180,7 @@ def test_a_log_read_throttled_for_two_polls_warns_and_prints_every_event_once_to
         "line 0",
         "line 1",
         "line 2",
-        f"Training job {JOB}: Completed",
+        *COMPLETED,
     ]
     warning = "warning: AWS did not answer (ThrottlingException); retrying in 0.2 s"
     assert done.stderr.splitlines() == [warning, warning]
@@ -279,7 +205,7 @@ def test_a_status_poll_throttled_twice_warns_and_the_follow_goes_on_to_the_end(
 
     assert done.returncode == 0, done.stderr
     lines = ["line 0", "line 1", "line 2", "line 3"]
-    assert done.stdout.splitlines() == [*lines, f"Training job {JOB}: Completed"]
+    assert done.stdout.splitlines() == [*lines, *COMPLETED]
     warning = "warning: AWS did not answer (ThrottlingException); retrying in 0.2 s"
     assert done.stderr.splitlines() == [warning, warning]
     assert overlay.fail_next == {DESCRIBE: 0}
@@ -356,7 +282,7 @@ def test_a_host_that_logs_late_or_never_hides_no_line_of_the_others(project, mot
     assert done.stdout.splitlines() == [
         "[algo-1] host 1 starts",
         "[algo-2] host 2 starts late",
-        f"Training job {JOB}: Completed",
+        *COMPLETED,
     ]
 
 
@@ -375,7 +301,7 @@ def test_lines_that_reach_cloudwatch_after_the_job_ended_are_still_printed(proje
     assert done.stdout.splitlines() == [
         "training",
         "model saved",
-        f"Training job {JOB}: Completed",
+        *COMPLETED,
     ]
 
 
@@ -503,7 +429,7 @@ def test_no_credentials_or_an_unreachable_endpoint_is_one_line_naming_the_job_an
 @pytest.mark.parametrize(
     ("target", "says"),
     [
-        ("logs", ["a line in eu-west-1", f"Training job {JOB}: Completed"]),
+        ("logs", ["a line in eu-west-1", *COMPLETED]),
         ("stop", [f"Training job {JOB} has already ended (Completed); nothing to stop"]),
     ],
 )

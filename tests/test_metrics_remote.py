@@ -1,14 +1,12 @@
 """make metrics JOB=<name> for a SageMaker job: the table of the final values DescribeTrainingJob
 answers (FinalMetricDataList), and no chart. moto 5.2.5 answers one fixed train:progress, so
-the job's values come through test_jobs.StatusOverlay, which merges them into its answer."""
+the job's values come through the overlay fixture (status_overlay.StatusOverlay), which
+merges them into its answer."""
 
 import dataclasses
 import subprocess
 
-import test_jobs
 from helpers import VENV_BIN, create_training_job, make_with_test_venv
-
-overlay = test_jobs.overlay  # the fixture, a StatusOverlay in front of moto
 
 JOB = "digits-remote-20261126093342"
 # Each value apart from the others and from any count: a value in another metric's row, or a

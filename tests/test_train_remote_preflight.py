@@ -1,46 +1,15 @@
 """`make train-remote` checks the credentials and the pushed image before it uploads or
 submits anything, against a moto server whose recorder shows every request that was made."""
 
-import base64
-import re
-
-import numpy as np
 import pytest
-from cookiecutter.main import cookiecutter
-from helpers import MOTO_ACCOUNT_ID, TEMPLATE_DIR, make_with_test_venv, put_image_tag
+from helpers import MOTO_ACCOUNT_ID, actions, bake_with_data, put_image_tag, train_remote
 
 REPOSITORY = "mnist_on_sagemaker"
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    output_dir = tmp_path_factory.mktemp("bake")
-    answers = {"aws_checks": "skip", "aws_account_id": MOTO_ACCOUNT_ID}
-    cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(output_dir),
-                 extra_context=answers)  # fmt: skip
-    for channel in ("training", "test"):
-        folder = output_dir / REPOSITORY / "data" / channel
-        folder.mkdir(parents=True)
-        np.savez(folder / "data.npz", x=np.zeros((4, 8, 8), "uint8"), y=np.zeros(4, "uint8"))
-    return output_dir / REPOSITORY
-
-
-def train_remote(project, env, **settings):
-    return make_with_test_venv(project, "train-remote", ".installed-tools", env, **settings)
-
-
-def actions(moto) -> list[str]:
-    """The AWS requests the moto server recorded: X-Amz-Target, or the Action of a query
-    request (STS), or method and URL (S3)."""
-    named = []
-    for request in moto.recorded_requests():
-        body = request.get("body") or ""
-        if request.get("body_encoded"):
-            body = base64.b64decode(body).decode(errors="replace")
-        action = re.search(r"Action=(\w+)", body)
-        target = request["headers"].get("X-Amz-Target")
-        named.append(target or (action and action[1]) or f"{request['method']} {request['url']}")
-    return named
+    return bake_with_data(tmp_path_factory.mktemp("bake"))
 
 
 def test_without_credentials_train_remote_fails_in_one_line_before_any_upload(project, moto):

@@ -86,8 +86,7 @@ def remote_job(args) -> int:
 
     session, region = aws.session(args.aws_region), args.aws_region
     aws.require_image(session, args.image)  # before any upload or submit
-    channels = aws.s3_channels(session, CHANNELS, args)  # data_dir synced unless DATA_S3
-    trainer = ModelTrainer(
+    trainer = ModelTrainer(  # the SDK checks ROLE_ARN here, before the upload
         training_mode=Mode.SAGEMAKER_TRAINING_JOB,
         sagemaker_session=Session(boto_session=session),
         role=args.role_arn,
@@ -111,6 +110,7 @@ def remote_job(args) -> int:
         hyperparameters=args.hparams,
         tags=[configs.Tag(key="ProjectName", value=args.project_name)],
     ).with_metric_definitions(sdk_metric_definitions())
+    channels = aws.s3_channels(session, CHANNELS, args)  # data_dir synced unless DATA_S3
     trainer.train(input_data_config=channels, wait=False, logs=False)
     [job] = TrainingJob.get_all(name_contains=args.base_job_name, session=session, region=region)
     print(f"Training job {job.training_job_name} submitted.")

@@ -26,6 +26,8 @@ ADVICE = [  # (AWS's error codes, or botocore's class names; what to say)
     (UNREACHABLE, "AWS does not answer ({message}); check the network, the proxy and AWS_REGION"),
     (DENIED, "your credentials may not do this ({message}); ask for the permission"),
     ({"NoSuchBucket"}, "the S3 bucket does not exist ({message}); create it: aws s3 mb s3://BUCKET"),
+    ({"RoleValidationError"},  # the SDK's check of the role, unless SAGEMAKER_VALIDATE_ROLE=false
+     "ROLE_ARN: {message}; fix the role (make doctor checks its trust) or set ROLE_ARN"),
 ]  # fmt: skip
 
 
@@ -58,7 +60,10 @@ def explain(error: Exception) -> str:
     """One line: what went wrong with AWS, and what to do about it."""
     if isinstance(error, Refused):
         return str(error)
-    code, message = error_code(error), " ".join(str(error).split())[:300]  # HTML pages too
+    why = str(error).split("\n\n")[0]  # not the SDK's remedies in Python after a blank line
+    code, message = error_code(error), " ".join(why.split())  # HTML pages too
+    if len(message) > 300:  # cut between words
+        message = message[:300].rsplit(" ", 1)[0] + " ..."
     advice = next((text for codes, text in ADVICE if code in codes), "{code}: {message}")
     return advice.format(code=code, message=message)
 

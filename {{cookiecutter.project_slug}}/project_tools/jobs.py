@@ -46,7 +46,8 @@ def patiently(wait: float, call, *args, **kwargs):
 
 
 def follow(job_name: str, boto_session, poll_seconds: float = 5) -> int:
-    """Print the log until the job ends, then how: 0 Completed/Stopped, 1 Failed, 130 Ctrl-C."""
+    """Print the log until the job ends, then how (and the model of a Completed job):
+    0 Completed/Stopped, 1 Failed, 130 Ctrl-C."""
     sagemaker, logs, tokens = boto_session.client("sagemaker"), boto_session.client("logs"), {}
     try:
         job = sagemaker.describe_training_job(TrainingJobName=job_name)  # not retried
@@ -67,6 +68,8 @@ def follow(job_name: str, boto_session, poll_seconds: float = 5) -> int:
     print(f"Training job {job_name}: {status}" + (f" ({why})" if why not in ("", status) else ""))
     if status == "Failed":
         print(f"FAILED: {job.get('FailureReason') or 'no reason given'}")
+    elif status == "Completed":  # as train-local ends: where the model is
+        print(f"model: {job['ModelArtifacts']['S3ModelArtifacts']}")
     return int(status == "Failed")
 
 

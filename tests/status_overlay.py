@@ -1,0 +1,92 @@
+"""StatusOverlay: a proxy in front of the moto server for what moto 5.2.5 cannot do.
+
+moto makes every training job Completed at once, has no state manager for training jobs, no
+StopTrainingJob (it answers 500) and no IAM SimulatePrincipalPolicy (500). The overlay
+forwards every request (any method: JSON, query and S3 calls alike) to moto, so moto still
+does the work and its recorder sees each one, and changes only the answers it is told to.
+"""
+
+import http.client
+import json
+import urllib.parse
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+THROTTLED = b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'
+ANY_JOB = "*"  # statuses[ANY_JOB]: the script of a job whose name the test cannot know
+HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "date", "server", "host"}
+
+
+class StatusOverlay(ThreadingHTTPServer):
+    """Answers DescribeTrainingJob with the next status of `statuses[job]` (or of
+    `statuses[ANY_JOB]`; the last one repeats) merged into moto's answer, and calls
+    `on_describe(n)` on the n-th describe first. With `answer_stop`, StopTrainingJob, once
+    moto has seen it, gets AWS's empty success answer instead of moto's 500.
+    `query_answers[action]` answers a query-protocol call (IAM's Action=...) moto has seen,
+    with the XML it returns for the request's form fields. The next `fail_next[target]`
+    requests of an X-Amz-Target get AWS's throttling error, unforwarded."""
+
+    def __init__(self, moto):
+        super().__init__(("127.0.0.1", 0), ForwardToMoto)
+        self.moto = urllib.parse.urlsplit(moto.url)
+        self.statuses: dict[str, list[dict]] = {}
+        self.on_describe: Callable[[int], None] = lambda n: None
+        self.answer_stop = False
+        self.query_answers: dict[str, Callable[[dict[str, str]], bytes]] = {}
+        self.describes = 0
+        self.fail_next: dict[str, int] = {}
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def next_status(self, job: str) -> dict:
+        self.describes += 1
+        self.on_describe(self.describes)
+        script = self.statuses.get(job) or self.statuses.get(ANY_JOB, [{}])
+        return script.pop(0) if len(script) > 1 else script[0]
+
+
+class ForwardToMoto(BaseHTTPRequestHandler):
+    server: StatusOverlay
+    protocol_version = "HTTP/1.1"  # answers S3's "Expect: 100-continue" at once
+
+    def forward(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        target = self.headers.get("X-Amz-Target", "")
+        if self.server.fail_next.get(target):
+            self.server.fail_next[target] -= 1
+            return self.answer(400, THROTTLED, {"Content-Type": "application/x-amz-json-1.1"})
+        moto = http.client.HTTPConnection(self.server.moto.hostname, self.server.moto.port, 10)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        moto.request(self.command, self.path, body, headers)
+        answer = moto.getresponse()
+        status, payload = answer.status, answer.read()
+        headers = {k: v for k, v in answer.getheaders() if k.lower() not in HOP_BY_HOP}
+        length = answer.getheader("Content-Length")  # a HEAD's: the object's size, no body
+        moto.close()
+        form = dict(urllib.parse.parse_qsl(body.decode(errors="replace")))
+        if target == "SageMaker.DescribeTrainingJob" and status == 200:
+            described = json.loads(payload)
+            described.update(self.server.next_status(described["TrainingJobName"]))
+            payload = json.dumps(described).encode()
+        elif target == "SageMaker.StopTrainingJob" and self.server.answer_stop:
+            status, payload = 200, b"{}"
+        elif not target and form.get("Action") in self.server.query_answers:
+            status, payload = 200, self.server.query_answers[form["Action"]](form)
+            headers = {"Content-Type": "text/xml"}
+        self.answer(status, payload, headers, length if self.command == "HEAD" else None)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = forward
+
+    def answer(self, status: int, payload: bytes, headers: dict, length: str | None = None):
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", length or str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def log_message(self, *args) -> None:  # keep pytest's output to the test's own
+        pass
