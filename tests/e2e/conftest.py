@@ -2,18 +2,21 @@
 localhost, and (from ../conftest.py) a moto server. Each starts once per session, and
 what a fixture started, it stops."""
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
+import bcrypt
 import pytest
-from engines import TIMINGS, Stopwatch, run
-from helpers import TEMPLATE_DIR, free_port
+from engines import REGISTRY_USER, TIMINGS, Stopwatch, ecr_password, run
+from helpers import MOTO_ACCOUNT_ID, TEMPLATE_DIR, free_port
 
 INFRA = TEMPLATE_DIR / "tests" / "infra"
 
@@ -58,9 +61,10 @@ def base_image(docker_engine):
     return done.stdout.strip()
 
 
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory):
-    """Debian's docker-registry on 127.0.0.1 (Docker trusts plain HTTP on loopback)."""
+@contextlib.contextmanager
+def serve_registry(workdir: Path, password: str):
+    """Debian's docker-registry on 127.0.0.1 (Docker trusts plain HTTP on loopback), with
+    htpasswd authentication for the user AWS, as ECR has: only that password gets in."""
     if shutil.which("docker-registry") is None and os.geteuid() == 0:
         install = "apt-get update -qq && apt-get install -y -qq --no-install-recommends"
         run(
@@ -70,8 +74,10 @@ def registry(tmp_path_factory):
         )
     if shutil.which("docker-registry") is None:
         pytest.fail("docker-registry is missing: sudo apt-get install docker-registry")
-    workdir = tmp_path_factory.mktemp("registry")
     address = f"127.0.0.1:{free_port()}"
+    htpasswd = workdir / "htpasswd"  # bcrypt, the only kind the registry reads; cost 4: fast
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    htpasswd.write_text(f"{REGISTRY_USER}:{hashed}\n")
     config = workdir / "config.yml"
     config.write_text(
         json.dumps(
@@ -83,6 +89,7 @@ def registry(tmp_path_factory):
                     "delete": {"enabled": True},
                 },
                 "http": {"addr": address},
+                "auth": {"htpasswd": {"realm": "e2e-registry", "path": str(htpasswd)}},
             }
         )
     )
@@ -95,6 +102,9 @@ def registry(tmp_path_factory):
         while True:
             try:
                 urllib.request.urlopen(f"http://{address}/v2/", timeout=2)
+                pytest.fail(f"the registry on {address} lets anyone in: no authentication")
+            except urllib.error.HTTPError as refused:  # up, and asking who it is
+                assert refused.code == 401, refused
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
@@ -105,6 +115,21 @@ def registry(tmp_path_factory):
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory):
+    """The registry the loop pushes to: it takes the password this account's ECR token
+    (moto's) carries, so only `make login` gets a push in."""
+    with serve_registry(tmp_path_factory.mktemp("registry"), ecr_password(MOTO_ACCOUNT_ID)) as a:
+        yield a
+
+
+@pytest.fixture
+def another_accounts_registry(tmp_path):
+    """A registry of another AWS account: this account's ECR token does not get in."""
+    with serve_registry(tmp_path, ecr_password("123456789012")) as address:
+        yield address
 
 
 @pytest.fixture(scope="session")

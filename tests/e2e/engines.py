@@ -1,5 +1,6 @@
 """Running what a user runs, for the end-to-end tests: commands, make targets, timings."""
 
+import base64
 import json
 import subprocess
 import sys
@@ -83,9 +84,30 @@ def image_of(project, env, settings) -> str:
     return make(project, "-s", "print-IMAGE", env=env, check=False, **settings).stdout.strip()
 
 
+# What moto 5.2.5's ECR GetAuthorizationToken hands out: base64 of "AWS:<password>", the
+# user and password `aws ecr get-login-password | docker login --username AWS` logs in with.
+REGISTRY_USER = "AWS"
+
+
+def ecr_password(account_id: str) -> str:
+    return f"{account_id}-auth-token"
+
+
+def registry_get(address: str, path: str, accept: str | None = None):
+    """GET http://ADDRESS/v2/PATH as this account's ECR login (the test registry has auth)."""
+    from helpers import MOTO_ACCOUNT_ID
+
+    login = f"{REGISTRY_USER}:{ecr_password(MOTO_ACCOUNT_ID)}"
+    headers = {"Authorization": "Basic " + base64.b64encode(login.encode()).decode()}
+    if accept:
+        headers["Accept"] = accept
+    request = urllib.request.Request(f"http://{address}/v2/{path}", headers=headers)
+    return urllib.request.urlopen(request, timeout=10)
+
+
 def registry_tags(address: str, repository: str) -> list[str]:
-    with urllib.request.urlopen(f"http://{address}/v2/{repository}/tags/list", timeout=10) as r:
-        return json.loads(r.read())["tags"] or []
+    with registry_get(address, f"{repository}/tags/list") as answer:
+        return json.loads(answer.read())["tags"] or []
 
 
 # What a registry may answer for a tag; SageMaker runs only the first two (single images).
@@ -102,11 +124,8 @@ INDEX = (
 def pushed_manifest_type(address: str, repository: str, tag: str) -> str:
     """The media type the registry serves for the tag when a client accepts every kind, an
     index or list included: what SageMaker would pull."""
-    request = urllib.request.Request(
-        f"http://{address}/v2/{repository}/manifests/{tag}",
-        headers={"Accept": ", ".join(INDEX + SINGLE_IMAGE)},
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
+    accept = ", ".join(INDEX + SINGLE_IMAGE)
+    with registry_get(address, f"{repository}/manifests/{tag}", accept) as answer:
         return json.loads(answer.read()).get("mediaType") or answer.headers["Content-Type"]
 
 

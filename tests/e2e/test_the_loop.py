@@ -161,8 +161,13 @@ def test_a_code_only_edit_rebuilds_only_the_code_layer(loop):
     assert old_layers[:-1] == new_layers[:-1] and old_layers[-1] != new_layers[-1]
 
 
-def test_login_and_push_put_the_immutable_tag_in_the_registry(loop):
+def test_push_is_refused_before_login_and_after_it_puts_the_immutable_tag_in_the_registry(loop):
     project, registry = loop["project"], loop["registry"]
+    refused = make(
+        project, "push", env=loop["env"], check=False, REGISTRY=registry, **loop["settings"]
+    )
+    assert refused.returncode != 0
+    assert "no basic auth credentials" in refused.stdout  # Docker's words: the registry asked
     with Stopwatch("login + push to the local registry"):
         done = make(
             project, "login", "push", env=loop["env"], REGISTRY=registry, **loop["settings"]
@@ -174,7 +179,7 @@ def test_login_and_push_put_the_immutable_tag_in_the_registry(loop):
     assert pushed_manifest_type(registry, REPOSITORY, tag) in SINGLE_IMAGE  # never an index
 
 
-def test_login_fails_when_the_token_cannot_be_had(loop):
+def test_login_fails_with_the_aws_clis_reason_when_the_token_cannot_be_had(loop):
     env = {**loop["env"], "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}  # nothing listens there
     done = make(
         loop["project"],
@@ -185,6 +190,26 @@ def test_login_fails_when_the_token_cannot_be_had(loop):
         **loop["settings"],
     )
     assert done.returncode != 0
+    assert 'Could not connect to the endpoint URL: "http://127.0.0.1:9/"' in done.stdout
+
+
+def test_login_to_a_registry_that_refuses_the_token_fails_with_dockers_reason(
+    loop, another_accounts_registry
+):
+    done = make(
+        loop["project"],
+        "login",
+        env=loop["env"],
+        check=False,
+        REGISTRY=another_accounts_registry,
+        **loop["settings"],
+    )
+    assert done.returncode != 0
+    assert "Login Succeeded" not in done.stdout
+    assert (
+        f"login attempt to http://{another_accounts_registry}/v2/ failed with status: "
+        "401 Unauthorized" in done.stdout
+    )
 
 
 def test_train_remote_sends_the_job_sagemaker_needs(loop):
