@@ -5,9 +5,13 @@ what a fixture started, it stops."""
 import contextlib
 import json
 import os
+import pwd
+import shlex
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -15,7 +19,7 @@ from pathlib import Path
 
 import bcrypt
 import pytest
-from engines import REGISTRY_USER, TIMINGS, Stopwatch, ecr_password, run
+from engines import REGISTRY_USER, TIMINGS, ProjectUser, Stopwatch, ecr_password, run
 from helpers import MOTO_ACCOUNT_ID, TEMPLATE_DIR, free_port
 
 INFRA = TEMPLATE_DIR / "tests" / "infra"
@@ -130,6 +134,55 @@ def another_accounts_registry(tmp_path):
     """A registry of another AWS account: this account's ECR token does not get in."""
     with serve_registry(tmp_path, ecr_password("123456789012")) as address:
         yield address
+
+
+NON_ROOT_USER = "smtest"
+
+
+def quote(path: Path) -> str:
+    return shlex.quote(str(path))
+
+
+@pytest.fixture(scope="session")
+def non_root_user(tmp_path_factory, shared_venv):
+    """Who runs a project: not root, in the docker group. When the tests run as such a
+    user, that user. As root (CI is), NON_ROOT_USER, created here once and kept, whose
+    commands run in a private mount namespace where each folder closed to others on the way
+    to this virtualenv and its Python (root's home is) shows only those two."""
+    if os.geteuid() != 0:
+        yield ProjectUser(os.getuid(), os.getgid(), tmp_path_factory.mktemp("home"), [])
+        return
+    try:
+        pwd.getpwnam(NON_ROOT_USER)
+    except KeyError:  # another session may create it at the same time: check again after
+        run(["useradd", "--create-home", "--groups", "docker", NON_ROOT_USER], check=False)
+    run(["usermod", "--append", "--groups", "docker", NON_ROOT_USER])
+    user = pwd.getpwnam(NON_ROOT_USER)
+    needed = {Path(p) for p in (shared_venv, sys.base_prefix)}
+    needed |= {p.resolve() for p in needed}
+    closed: dict[Path, list[Path]] = {}  # the first folder others may not enter -> below it
+    for path in sorted(needed):
+        for folder in [*reversed(path.parents), path]:
+            if not folder.stat().st_mode & stat.S_IXOTH:
+                closed.setdefault(folder, []).append(path)
+                break
+    stash = tmp_path_factory.mktemp("closed")
+    script = ["set -eu"]
+    for number, (folder, paths) in enumerate(closed.items()):
+        (stash / str(number)).mkdir()
+        script += [
+            f"mount --bind {quote(folder)} {quote(stash / str(number))}",
+            f"mount -t tmpfs -o mode=755 tmpfs {quote(folder)}",
+        ]
+        for path in paths:
+            inside = stash / str(number) / path.relative_to(folder)
+            script += [f"mkdir -p {quote(path)}", f"mount --bind {quote(inside)} {quote(path)}"]
+    script.append(f'exec setpriv --reuid={user.pw_uid} --regid={user.pw_gid} --init-groups -- "$@"')
+    prefix = ["unshare", "--mount", "--propagation", "private", "bash", "-c", "\n".join(script)]
+    home = Path(tempfile.mkdtemp(prefix="sm-template-e2e-", dir=user.pw_dir))
+    os.chown(home, user.pw_uid, user.pw_gid)
+    yield ProjectUser(user.pw_uid, user.pw_gid, home, [*prefix, NON_ROOT_USER])
+    shutil.rmtree(home)
 
 
 @pytest.fixture(scope="session")

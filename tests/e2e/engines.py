@@ -2,11 +2,15 @@
 
 import base64
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -55,15 +59,34 @@ def run(
     return done
 
 
-def make(project, *targets, env, check=True, timeout=1800, **settings):
+def make(project, *targets, env, check=True, timeout=1800, user=None, **settings):
+    """make TARGETS KEY=value... in the project; as `user` (a ProjectUser) if given."""
     assignments = [f"{key}={value}" for key, value in settings.items()]
     return run(
-        ["make", "--no-print-directory", *targets, *assignments],
+        [*(user.prefix if user else []), "make", "--no-print-directory", *targets, *assignments],
         cwd=project,
         env=env,
         check=check,
         timeout=timeout,
     )
+
+
+@dataclass
+class ProjectUser:
+    """Someone who runs a project as most people do: not root, in the docker group."""
+
+    uid: int
+    gid: int
+    home: Path  # their HOME; the projects they own are copied under it
+    prefix: list[str]  # put before a command, runs it as them
+
+    def copy(self, source: Path, ignore=None) -> Path:
+        """A copy of the folder, every file of it theirs, in a new folder of their home."""
+        copy = Path(tempfile.mkdtemp(dir=self.home)) / source.name
+        shutil.copytree(source, copy, symlinks=True, ignore=ignore)
+        if self.uid != os.getuid():
+            run(["chown", "-R", f"{self.uid}:{self.gid}", str(copy.parent)])
+        return copy
 
 
 def image_layers(image: str) -> list[str]:
