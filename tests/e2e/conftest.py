@@ -2,18 +2,34 @@
 localhost, and (from ../conftest.py) a moto server. Each starts once per session, and
 what a fixture started, it stops."""
 
+import contextlib
 import json
 import os
+import pwd
+import shlex
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
+import bcrypt
 import pytest
-from engines import TIMINGS, Stopwatch, bake, make, run
-from helpers import TEMPLATE_DIR, free_port
+from engines import (
+    REGISTRY_USER,
+    TIMINGS,
+    ProjectUser,
+    Stopwatch,
+    bake,
+    ecr_password,
+    make,
+    run,
+)
+from helpers import MOTO_ACCOUNT_ID, TEMPLATE_DIR, free_port
 
 INFRA = TEMPLATE_DIR / "tests" / "infra"
 
@@ -58,9 +74,10 @@ def base_image(docker_engine):
     return done.stdout.strip()
 
 
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory):
-    """Debian's docker-registry on 127.0.0.1 (Docker trusts plain HTTP on loopback)."""
+@contextlib.contextmanager
+def serve_registry(workdir: Path, password: str):
+    """Debian's docker-registry on 127.0.0.1 (Docker trusts plain HTTP on loopback), with
+    htpasswd authentication for the user AWS, as ECR has: only that password gets in."""
     if shutil.which("docker-registry") is None and os.geteuid() == 0:
         install = "apt-get update -qq && apt-get install -y -qq --no-install-recommends"
         run(
@@ -70,8 +87,10 @@ def registry(tmp_path_factory):
         )
     if shutil.which("docker-registry") is None:
         pytest.fail("docker-registry is missing: sudo apt-get install docker-registry")
-    workdir = tmp_path_factory.mktemp("registry")
     address = f"127.0.0.1:{free_port()}"
+    htpasswd = workdir / "htpasswd"  # bcrypt, the only kind the registry reads; cost 4: fast
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    htpasswd.write_text(f"{REGISTRY_USER}:{hashed}\n")
     config = workdir / "config.yml"
     config.write_text(
         json.dumps(
@@ -83,6 +102,7 @@ def registry(tmp_path_factory):
                     "delete": {"enabled": True},
                 },
                 "http": {"addr": address},
+                "auth": {"htpasswd": {"realm": "e2e-registry", "path": str(htpasswd)}},
             }
         )
     )
@@ -95,6 +115,9 @@ def registry(tmp_path_factory):
         while True:
             try:
                 urllib.request.urlopen(f"http://{address}/v2/", timeout=2)
+                pytest.fail(f"the registry on {address} lets anyone in: no authentication")
+            except urllib.error.HTTPError as refused:  # up, and asking who it is
+                assert refused.code == 401, refused
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
@@ -105,6 +128,70 @@ def registry(tmp_path_factory):
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory):
+    """The registry the loop pushes to: it takes the password this account's ECR token
+    (moto's) carries, so only `make login` gets a push in."""
+    with serve_registry(tmp_path_factory.mktemp("registry"), ecr_password(MOTO_ACCOUNT_ID)) as a:
+        yield a
+
+
+@pytest.fixture
+def another_accounts_registry(tmp_path):
+    """A registry of another AWS account: this account's ECR token does not get in."""
+    with serve_registry(tmp_path, ecr_password("123456789012")) as address:
+        yield address
+
+
+NON_ROOT_USER = "smtest"
+
+
+def quote(path: Path) -> str:
+    return shlex.quote(str(path))
+
+
+@pytest.fixture(scope="session")
+def non_root_user(tmp_path_factory, shared_venv):
+    """Who runs a project: not root, in the docker group. When the tests run as such a
+    user, that user. As root (CI is), NON_ROOT_USER, created here once and kept, whose
+    commands run in a private mount namespace where each folder closed to others on the way
+    to this virtualenv and its Python (root's home is) shows only those two."""
+    if os.geteuid() != 0:
+        yield ProjectUser(os.getuid(), os.getgid(), tmp_path_factory.mktemp("home"), [])
+        return
+    try:
+        pwd.getpwnam(NON_ROOT_USER)
+    except KeyError:  # another session may create it at the same time: check again after
+        run(["useradd", "--create-home", "--groups", "docker", NON_ROOT_USER], check=False)
+    run(["usermod", "--append", "--groups", "docker", NON_ROOT_USER])
+    user = pwd.getpwnam(NON_ROOT_USER)
+    needed = {Path(p) for p in (shared_venv, sys.base_prefix)}
+    needed |= {p.resolve() for p in needed}
+    closed: dict[Path, list[Path]] = {}  # the first folder others may not enter -> below it
+    for path in sorted(needed):
+        for folder in [*reversed(path.parents), path]:
+            if not folder.stat().st_mode & stat.S_IXOTH:
+                closed.setdefault(folder, []).append(path)
+                break
+    stash = tmp_path_factory.mktemp("closed")
+    script = ["set -eu"]
+    for number, (folder, paths) in enumerate(closed.items()):
+        (stash / str(number)).mkdir()
+        script += [
+            f"mount --bind {quote(folder)} {quote(stash / str(number))}",
+            f"mount -t tmpfs -o mode=755 tmpfs {quote(folder)}",
+        ]
+        for path in paths:
+            inside = stash / str(number) / path.relative_to(folder)
+            script += [f"mkdir -p {quote(path)}", f"mount --bind {quote(inside)} {quote(path)}"]
+    script.append(f'exec setpriv --reuid={user.pw_uid} --regid={user.pw_gid} --init-groups -- "$@"')
+    prefix = ["unshare", "--mount", "--propagation", "private", "bash", "-c", "\n".join(script)]
+    home = Path(tempfile.mkdtemp(prefix="sm-template-e2e-", dir=user.pw_dir))
+    os.chown(home, user.pw_uid, user.pw_gid)
+    yield ProjectUser(user.pw_uid, user.pw_gid, home, [*prefix, NON_ROOT_USER])
+    shutil.rmtree(home)
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,16 @@
 """Running what a user runs, for the end-to-end tests: commands, make targets, timings."""
 
+import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -55,15 +59,34 @@ def run(
     return done
 
 
-def make(project, *targets, env, check=True, timeout=1800, **settings):
+def make(project, *targets, env, check=True, timeout=1800, user=None, **settings):
+    """make TARGETS KEY=value... in the project; as `user` (a ProjectUser) if given."""
     assignments = [f"{key}={value}" for key, value in settings.items()]
     return run(
-        ["make", "--no-print-directory", *targets, *assignments],
+        [*(user.prefix if user else []), "make", "--no-print-directory", *targets, *assignments],
         cwd=project,
         env=env,
         check=check,
         timeout=timeout,
     )
+
+
+@dataclass
+class ProjectUser:
+    """Someone who runs a project as most people do: not root, in the docker group."""
+
+    uid: int
+    gid: int
+    home: Path  # their HOME; the projects they own are copied under it
+    prefix: list[str]  # put before a command, runs it as them
+
+    def copy(self, source: Path, ignore=None) -> Path:
+        """A copy of the folder, every file of it theirs, in a new folder of their home."""
+        copy = Path(tempfile.mkdtemp(dir=self.home)) / source.name
+        shutil.copytree(source, copy, symlinks=True, ignore=ignore)
+        if self.uid != os.getuid():
+            run(["chown", "-R", f"{self.uid}:{self.gid}", str(copy.parent)])
+        return copy
 
 
 def image_layers(image: str) -> list[str]:
@@ -84,9 +107,30 @@ def image_of(project, env, settings) -> str:
     return make(project, "-s", "print-IMAGE", env=env, check=False, **settings).stdout.strip()
 
 
+# What moto 5.2.5's ECR GetAuthorizationToken hands out: base64 of "AWS:<password>", the
+# user and password `aws ecr get-login-password | docker login --username AWS` logs in with.
+REGISTRY_USER = "AWS"
+
+
+def ecr_password(account_id: str) -> str:
+    return f"{account_id}-auth-token"
+
+
+def registry_get(address: str, path: str, accept: str | None = None):
+    """GET http://ADDRESS/v2/PATH as this account's ECR login (the test registry has auth)."""
+    from helpers import MOTO_ACCOUNT_ID
+
+    login = f"{REGISTRY_USER}:{ecr_password(MOTO_ACCOUNT_ID)}"
+    headers = {"Authorization": "Basic " + base64.b64encode(login.encode()).decode()}
+    if accept:
+        headers["Accept"] = accept
+    request = urllib.request.Request(f"http://{address}/v2/{path}", headers=headers)
+    return urllib.request.urlopen(request, timeout=10)
+
+
 def registry_tags(address: str, repository: str) -> list[str]:
-    with urllib.request.urlopen(f"http://{address}/v2/{repository}/tags/list", timeout=10) as r:
-        return json.loads(r.read())["tags"] or []
+    with registry_get(address, f"{repository}/tags/list") as answer:
+        return json.loads(answer.read())["tags"] or []
 
 
 # What a registry may answer for a tag; SageMaker runs only the first two (single images).
@@ -103,11 +147,8 @@ INDEX = (
 def pushed_manifest_type(address: str, repository: str, tag: str) -> str:
     """The media type the registry serves for the tag when a client accepts every kind, an
     index or list included: what SageMaker would pull."""
-    request = urllib.request.Request(
-        f"http://{address}/v2/{repository}/manifests/{tag}",
-        headers={"Accept": ", ".join(INDEX + SINGLE_IMAGE)},
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
+    accept = ", ".join(INDEX + SINGLE_IMAGE)
+    with registry_get(address, f"{repository}/manifests/{tag}", accept) as answer:
         return json.loads(answer.read()).get("mediaType") or answer.headers["Content-Type"]
 
 

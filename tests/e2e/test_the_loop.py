@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import re
+import shutil
 
 import pytest
 from engines import (
@@ -147,6 +148,38 @@ def test_train_local_leaves_a_model_that_scores_well_and_metric_lines_that_parse
         float(re.search(matches[0]["Regex"], line).group(1))
 
 
+def test_a_local_run_leaves_every_file_in_the_project_to_the_user_who_ran_it(
+    loop, non_root_user, shared_venv
+):
+    """The containers run as root; what they write (checkpoints, the run's folders) is
+    given back. Run by someone not root, in the docker group, in a copy of the project that
+    is theirs."""
+    project = non_root_user.copy(loop["project"], shutil.ignore_patterns("outputs", "checkpoints"))
+    home = non_root_user.home
+    env = {**loop["env"], "HOME": str(home)}  # AWS keys in the environment, no AWS files:
+    env.update(AWS_CONFIG_FILE=f"{home}/.aws/config", AWS_SHARED_CREDENTIALS_FILE=f"{home}/.aws/c")
+    installed = f"{shared_venv}/.installed-tools"  # -o: not theirs to install into, nor needed
+    with Stopwatch("train-local as a user who is not root, 1 epoch"):
+        done = make(
+            project,
+            "-o",
+            installed,
+            "train-local",
+            env=env,
+            user=non_root_user,
+            HPARAMS="epochs=1",
+            **loop["settings"],
+        )
+    assert "completed" in done.stdout
+    assert (project / "outputs" / "latest" / "model.tar.gz").is_file()
+    not_theirs = [
+        str(path.relative_to(project))
+        for path in project.rglob("*")
+        if path.lstat().st_uid != non_root_user.uid
+    ]
+    assert not_theirs == []
+
+
 def test_a_code_only_edit_rebuilds_only_the_code_layer(loop):
     project = loop["project"]
     before = current_image(loop)
@@ -161,8 +194,13 @@ def test_a_code_only_edit_rebuilds_only_the_code_layer(loop):
     assert old_layers[:-1] == new_layers[:-1] and old_layers[-1] != new_layers[-1]
 
 
-def test_login_and_push_put_the_immutable_tag_in_the_registry(loop):
+def test_push_is_refused_before_login_and_after_it_puts_the_immutable_tag_in_the_registry(loop):
     project, registry = loop["project"], loop["registry"]
+    refused = make(
+        project, "push", env=loop["env"], check=False, REGISTRY=registry, **loop["settings"]
+    )
+    assert refused.returncode != 0
+    assert "no basic auth credentials" in refused.stdout  # Docker's words: the registry asked
     with Stopwatch("login + push to the local registry"):
         done = make(
             project, "login", "push", env=loop["env"], REGISTRY=registry, **loop["settings"]
@@ -174,7 +212,7 @@ def test_login_and_push_put_the_immutable_tag_in_the_registry(loop):
     assert pushed_manifest_type(registry, REPOSITORY, tag) in SINGLE_IMAGE  # never an index
 
 
-def test_login_fails_when_the_token_cannot_be_had(loop):
+def test_login_fails_with_the_aws_clis_reason_when_the_token_cannot_be_had(loop):
     env = {**loop["env"], "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}  # nothing listens there
     done = make(
         loop["project"],
@@ -185,6 +223,26 @@ def test_login_fails_when_the_token_cannot_be_had(loop):
         **loop["settings"],
     )
     assert done.returncode != 0
+    assert 'Could not connect to the endpoint URL: "http://127.0.0.1:9/"' in done.stdout
+
+
+def test_login_to_a_registry_that_refuses_the_token_fails_with_dockers_reason(
+    loop, another_accounts_registry
+):
+    done = make(
+        loop["project"],
+        "login",
+        env=loop["env"],
+        check=False,
+        REGISTRY=another_accounts_registry,
+        **loop["settings"],
+    )
+    assert done.returncode != 0
+    assert "Login Succeeded" not in done.stdout
+    assert (
+        f"login attempt to http://{another_accounts_registry}/v2/ failed with status: "
+        "401 Unauthorized" in done.stdout
+    )
 
 
 def test_train_remote_sends_the_job_sagemaker_needs(loop):
@@ -276,8 +334,6 @@ def test_nothing_is_left_behind_and_make_clean_removes_outputs(loop):
     project = loop["project"]
     containers = run(["docker", "ps", "-a", "--format", "{{.Names}}"]).stdout.split()
     assert [name for name in containers if name.startswith("running-")] == []
-    for path in project.rglob("*"):
-        assert path.lstat().st_uid == os.getuid(), f"{path} is not the user's"
     make(project, "clean", env=loop["env"], **loop["settings"])
     assert not (project / "outputs").exists()
     assert (project / "data" / "training" / "data.npz").exists()  # data is kept
