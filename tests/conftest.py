@@ -39,6 +39,8 @@ def no_aws_setup_of_the_developer(tmp_path_factory):
             patch.delenv(key)
         for key, value in clean.items():
             patch.setenv(key, value)
+        for key in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # under `make test`, as CI runs us:
+            patch.delenv(key, raising=False)  # a test's make is a user's, not a sub-make
         yield
 
 

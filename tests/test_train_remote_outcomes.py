@@ -37,8 +37,7 @@ RUNNING = {"TrainingJobStatus": "InProgress", "SecondaryStatus": "Training"}
 # ModelTrainer.train and TrainingJob.get_all each describe the new job once; the launcher's
 # own describes come after those two, then every 5 s.
 SDK_DESCRIBES = 2
-# make[1] when the tests run under `make test`
-MAKE_FAILED = re.compile(r"make(?:\[\d+\])?: \*\*\* \[Makefile:\d+: train-remote\] Error (\d+)")
+MAKE_FAILED = re.compile(r"make: \*\*\* \[Makefile:\d+: train-remote\] Error (\d+)")
 
 
 def iam_simulation(denied: tuple[str, ...] = ()):
