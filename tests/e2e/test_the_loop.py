@@ -116,7 +116,9 @@ def test_the_build_context_holds_only_what_the_image_needs(loop):
         "code/job_contract.py",
         "code/sagemaker_runtime.py",
         "code/train.py",
+        "container/train",
         "requirements-gpu.txt",
+        "requirements-uv.txt",
         "requirements.txt",
     ]
 
