@@ -39,7 +39,7 @@ def no_aws_setup_of_the_developer(tmp_path_factory):
             patch.delenv(key)
         for key, value in clean.items():
             patch.setenv(key, value)
-        for key in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # under `make test`, as CI runs us:
+        for key in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"):  # under `make test`:
             patch.delenv(key, raising=False)  # a test's make is a user's, not a sub-make
         yield
 
