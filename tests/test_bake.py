@@ -38,6 +38,7 @@ EXPECTED_FILES = sorted(
         "project_tools/local_run.py",
         "project_tools/metrics.py",
         "project_tools/settings.py",
+        "project_tools/search_space.py",
         "pyproject.toml",
         "requirements-dev.txt",
         "requirements-gpu.txt",

@@ -2,6 +2,8 @@
 
 - HYPERPARAMETERS: each hyperparameter train.py takes, typed in train(hp) as hp["name"]; a
   job given a name missing here, or a value out of range, is refused before it is paid for.
+- SEARCH_SPACE: the range tuning searches for each hyperparameter it varies (make tune-local,
+  make tune); the others keep their defaults or HPARAMS. OBJECTIVE: the metric tuning optimizes.
 - METRIC_NAMES: every metric train.py may print, in order; SageMaker charts exactly these.
   Keras' own ("train:<m>", "validation:<m>": the loss and model.compile's metrics) are
   printed each epoch; train.py prints the others itself.
@@ -26,3 +28,13 @@ METRIC_NAMES = (
     "test:loss",
     "test:accuracy",
 )
+
+# name -> ("linear" or "log", lowest, highest), a range of the hyperparameter's own type (an int
+# is searched over whole numbers), or a list of the values to try; checked against HYPERPARAMETERS
+SEARCH_SPACE = {
+    "learning-rate": ("log", 1e-4, 1e-1),
+    "batch-size": [32, 64, 128],
+}
+
+# (a validation metric of METRIC_NAMES, "maximize" or "minimize"): never test:*, the final score
+OBJECTIVE = ("validation:accuracy", "maximize")

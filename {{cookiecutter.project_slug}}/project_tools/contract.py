@@ -24,3 +24,9 @@ def sdk_metric_definitions() -> list:
     return [
         MetricDefinition(name=d["Name"], regex=d["Regex"]) for d in runtime().metric_definitions()
     ]
+
+
+def declarations():
+    """code/job_contract.py itself: HYPERPARAMETERS, SEARCH_SPACE, OBJECTIVE, METRIC_NAMES."""
+    runtime()
+    return sys.modules["job_contract"]

@@ -2,6 +2,7 @@
 launcher must be able to load them (with the runtime's metric format) on a machine without
 TensorFlow."""
 
+import random
 import subprocess
 import sys
 
@@ -9,6 +10,8 @@ import job_contract
 import pytest
 import sagemaker_runtime
 from conftest import PROJECT_DIR
+
+from project_tools import search_space
 
 
 @pytest.mark.parametrize("name", list(job_contract.HYPERPARAMETERS))
@@ -45,3 +48,19 @@ def test_the_launcher_loads_the_contract_without_importing_numpy_or_tensorflow()
         "('train:loss', 0.5, 2)",
         "[]",
     ]
+
+
+def test_the_declared_search_space_and_objective_are_ones_train_py_accepts():
+    ranges = search_space.ranges()  # raises, naming the range, if train.py would reject one
+    assert {r.name for r in ranges} == set(job_contract.SEARCH_SPACE)
+    assert search_space.objective()[0].startswith("validation:")
+
+
+def test_every_sampled_point_is_a_valid_set_of_hyperparameters_within_its_ranges():
+    ranges, rng = search_space.ranges(), random.Random(0)
+    for _ in range(200):
+        point = search_space.sample(ranges, rng)
+        for r in ranges:
+            value = sagemaker_runtime.coerce_hyperparameter(r.name, point[r.name])
+            assert value == point[r.name] and type(value) is type(point[r.name])
+            assert value in r.values if r.scale is None else r.low <= value <= r.high
