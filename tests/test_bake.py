@@ -39,6 +39,7 @@ EXPECTED_FILES = sorted(
         "project_tools/metrics.py",
         "project_tools/settings.py",
         "project_tools/search_space.py",
+        "project_tools/tuning_report.py",
         "pyproject.toml",
         "requirements-dev.txt",
         "requirements-gpu.txt",
