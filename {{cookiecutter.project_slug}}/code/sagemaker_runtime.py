@@ -51,7 +51,10 @@ def parse_hyperparameters(argv: list[str] | None) -> dict:  # None: sys.argv[1:]
     parser.error = error
     for name, (_kind, default, _lowest, help_text) in HYPERPARAMETERS.items():
         parser.add_argument(f"--{name}", dest=name, default=default, help=help_text)
-    return {n: coerce_hyperparameter(n, v) for n, v in vars(parser.parse_args(argv)).items()}
+    parser.add_argument("--_tuning_objective_metric", help=argparse.SUPPRESS)  # a tuning trial's
+    hyperparameters = vars(parser.parse_args(argv))
+    del hyperparameters["_tuning_objective_metric"]  # SageMaker's own, not train.py's
+    return {n: coerce_hyperparameter(n, v) for n, v in hyperparameters.items()}
 
 
 def format_metric(name: str, value: float, epoch: int | None = None) -> str:
@@ -151,6 +154,8 @@ class Cluster:  # the strategy to build the model under; the chief prints and sa
         import tf_keras as keras
 
         checkpoints, say = Path(os.getenv("CHECKPOINT_DIR", "/opt/ml/checkpoints")), self.say
+        if os.getenv("CHECKPOINT_PER_JOB"):  # tuning: the trials share one S3 prefix, not a backup
+            checkpoints /= os.getenv("TRAINING_JOB_NAME", "job")
 
         class Job(keras.callbacks.Callback):
             started, stopping = None, False

@@ -110,6 +110,23 @@ def test_hyperparameters_not_given_take_their_declared_defaults():
     }
 
 
+def test_the_objective_sagemaker_adds_to_a_tuning_trials_hyperparameters_is_not_refused():
+    """A tuning job gives each trial _tuning_objective_metric too; the toolkit passes it on."""
+    argv = ["--_tuning_objective_metric", "validation:accuracy", "--learning-rate", "0.01"]
+    assert sagemaker_runtime.parse_hyperparameters(argv)["learning-rate"] == 0.01
+
+
+@pytest.mark.parametrize("per_job, folder", [("1", "tune-x-001-ab12cd34"), ("", "")])
+def test_tuning_trials_back_up_under_their_own_job_name_other_jobs_directly(
+    opt_ml, monkeypatch, per_job, folder
+):
+    monkeypatch.setenv("CHECKPOINT_PER_JOB", per_job)
+    monkeypatch.setenv("TRAINING_JOB_NAME", "tune-x-001-ab12cd34")
+    plan = sagemaker_runtime.distribution_plan(["algo-1"], "algo-1", 0)
+    backup, _ = sagemaker_runtime.Cluster(plan, strategy=None, seed=0).callbacks()
+    assert backup.backup_dir == str(opt_ml / "checkpoints" / folder / "backup")
+
+
 def test_a_long_reason_is_written_as_one_line_of_at_most_1000_characters(opt_ml, capfd):
     def train(hp):
         raise sagemaker_runtime.JobError("bad data:\n" + "x" * 2000)
