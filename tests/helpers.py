@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import numpy as np
 from cookiecutter.generate import generate_context
@@ -205,6 +206,12 @@ def actions(moto) -> list[str]:
     return named
 
 
+def bodies(moto, action: str) -> list[str]:
+    """The bodies of the recorded requests of one action (named as helpers.actions names it)."""
+    named = zip(actions(moto), moto.recorded_requests(), strict=True)
+    return [request_body(request) for name, request in named if name == action]
+
+
 def put_image_tag(moto, repository: str, tag: str) -> None:
     """The tag in the moto server's ECR repository (created if needed), as a push leaves it:
     train-remote checks it is there before uploading or submitting anything."""
@@ -239,6 +246,38 @@ def seed_ready_account(moto, project: Path) -> None:
     )
     bucket = make_setting(project, "S3_OUTPUT_PATH").removeprefix("s3://").split("/")[0]
     moto.client("s3").create_bucket(Bucket=bucket)
+
+
+def iam_simulation(denied: tuple[str, ...] = ()):
+    """A stub of IAM's SimulatePrincipalPolicy: each action in ActionNames.member.N is
+    allowed, but those in `denied` (implicitDeny: no policy of the role grants them)."""
+
+    def answer(form: dict[str, str]) -> bytes:
+        asked = [value for key, value in form.items() if key.startswith("ActionNames.member.")]
+        results = "".join(
+            f"<member><EvalActionName>{escape(action)}</EvalActionName>"
+            "<EvalResourceName>*</EvalResourceName><EvalDecision>"
+            f"{'implicitDeny' if action in denied else 'allowed'}</EvalDecision></member>"
+            for action in asked
+        )
+        return (
+            '<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+            "<SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated>"
+            f"<EvaluationResults>{results}</EvaluationResults></SimulatePrincipalPolicyResult>"
+            "<ResponseMetadata><RequestId>stub</RequestId></ResponseMetadata>"
+            "</SimulatePrincipalPolicyResponse>"
+        ).encode()
+
+    return answer
+
+
+def ready_behind_overlay(moto, overlay, project: Path) -> dict[str, str]:
+    """An account make doctor passes (seed_ready_account) behind the overlay, with the stub
+    for SimulatePrincipalPolicy, recording from here: the environment remote jobs run in."""
+    seed_ready_account(moto, project)
+    overlay.query_answers["SimulatePrincipalPolicy"] = iam_simulation()
+    moto.start_recording()
+    return moto.env(AWS_ENDPOINT_URL=overlay.url)
 
 
 def hide_modules(folder: Path, *modules: str) -> str:

@@ -1,7 +1,9 @@
 """StatusOverlay: a proxy in front of the moto server for what moto 5.2.5 cannot do.
 
 moto makes every training job Completed at once, has no state manager for training jobs, no
-StopTrainingJob (it answers 500) and no IAM SimulatePrincipalPolicy (500). The overlay
+StopTrainingJob (it answers 500) and no IAM SimulatePrincipalPolicy (500). Its tuning jobs are
+Completed at once too, with one made-up trial ("FakeTrainingJobName") as the best, and it has no
+ListTrainingJobsForHyperParameterTuningJob nor StopHyperParameterTuningJob. The overlay
 forwards every request (any method: JSON, query and S3 calls alike) to moto, so moto still
 does the work and its recorder sees each one, and changes only the answers it is told to.
 """
@@ -24,12 +26,17 @@ class StatusOverlay(ThreadingHTTPServer):
     moto has seen it, gets AWS's empty success answer instead of moto's 500.
     `query_answers[action]` answers a query-protocol call (IAM's Action=...) moto has seen,
     with the XML it returns for the request's form fields. The next `fail_next[target]`
-    requests of an X-Amz-Target get AWS's throttling error, unforwarded."""
+    requests of an X-Amz-Target get AWS's throttling error, unforwarded.
+    Tuning jobs alike: DescribeHyperParameterTuningJob merges the next of `tuning_statuses`,
+    ListTrainingJobsForHyperParameterTuningJob answers `trials[job]` (or `trials[ANY_JOB]`),
+    and with `answer_stop`, StopHyperParameterTuningJob gets AWS's empty success answer."""
 
     def __init__(self, moto):
         super().__init__(("127.0.0.1", 0), ForwardToMoto)
         self.moto = urllib.parse.urlsplit(moto.url)
         self.statuses: dict[str, list[dict]] = {}
+        self.tuning_statuses: dict[str, list[dict]] = {}
+        self.trials: dict[str, list[dict]] = {}
         self.on_describe: Callable[[int], None] = lambda n: None
         self.answer_stop = False
         self.query_answers: dict[str, Callable[[dict[str, str]], bytes]] = {}
@@ -40,10 +47,11 @@ class StatusOverlay(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
-    def next_status(self, job: str) -> dict:
+    def next_status(self, job: str, statuses: dict[str, list[dict]] | None = None) -> dict:
         self.describes += 1
         self.on_describe(self.describes)
-        script = self.statuses.get(job) or self.statuses.get(ANY_JOB, [{}])
+        statuses = self.statuses if statuses is None else statuses
+        script = statuses.get(job) or statuses.get(ANY_JOB, [{}])
         return script.pop(0) if len(script) > 1 else script[0]
 
 
@@ -70,7 +78,17 @@ class ForwardToMoto(BaseHTTPRequestHandler):
             described = json.loads(payload)
             described.update(self.server.next_status(described["TrainingJobName"]))
             payload = json.dumps(described).encode()
-        elif target == "SageMaker.StopTrainingJob" and self.server.answer_stop:
+        elif target == "SageMaker.DescribeHyperParameterTuningJob" and status == 200:
+            described = json.loads(payload)
+            name = described["HyperParameterTuningJobName"]
+            described.update(self.server.next_status(name, self.server.tuning_statuses))
+            payload = json.dumps(described).encode()
+        elif target == "SageMaker.ListTrainingJobsForHyperParameterTuningJob":
+            name = json.loads(body)["HyperParameterTuningJobName"]
+            trials = self.server.trials.get(name, self.server.trials.get(ANY_JOB, []))
+            status, payload = 200, json.dumps({"TrainingJobSummaries": trials}).encode()
+            headers = {"Content-Type": "application/x-amz-json-1.1"}
+        elif target.startswith("SageMaker.Stop") and self.server.answer_stop:
             status, payload = 200, b"{}"
         elif not target and form.get("Action") in self.server.query_answers:
             status, payload = 200, self.server.query_answers[form["Action"]](form)

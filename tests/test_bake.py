@@ -40,6 +40,7 @@ EXPECTED_FILES = sorted(
         "project_tools/settings.py",
         "project_tools/search_space.py",
         "project_tools/tuning_report.py",
+        "project_tools/tune_remote.py",
         "pyproject.toml",
         "requirements-dev.txt",
         "requirements-gpu.txt",

@@ -5,7 +5,7 @@ here as it is for users (SAGEMAKER_VALIDATE_ROLE unset).
 moto 5.2.5 completes every job at once and does not implement IAM's SimulatePrincipalPolicy
 (it answers 500), so the launcher talks to moto through the overlay fixture
 (status_overlay.StatusOverlay): it scripts the status DescribeTrainingJob answers, and a stub
-in this file, `iam_simulation`, answers SimulatePrincipalPolicy after moto has recorded it. The
+in helpers.py, `iam_simulation`, answers SimulatePrincipalPolicy after moto has recorded it. The
 stub allows every action it is asked about unless a test denies one: which permissions a role
 needs is IAM's to judge, not the launcher's. The role's trust policy, which the SDK checks too,
 is moto's own answer to GetRole.
@@ -18,17 +18,17 @@ import signal
 import subprocess
 import threading
 import urllib.parse
-from xml.sax.saxutils import escape
 
 import pytest
 from helpers import (
     SAGEMAKER_TRUST,
     actions,
     bake_with_data,
+    bodies,
+    iam_simulation,
     make_command,
     make_setting,
-    request_body,
-    seed_ready_account,
+    ready_behind_overlay,
     train_remote,
 )
 from status_overlay import ANY_JOB
@@ -40,29 +40,6 @@ SDK_DESCRIBES = 2
 MAKE_FAILED = re.compile(r"make: \*\*\* \[Makefile:\d+: train-remote\] Error (\d+)")
 
 
-def iam_simulation(denied: tuple[str, ...] = ()):
-    """A stub of IAM's SimulatePrincipalPolicy: each action in ActionNames.member.N is
-    allowed, but those in `denied` (implicitDeny: no policy of the role grants them)."""
-
-    def answer(form: dict[str, str]) -> bytes:
-        asked = [value for key, value in form.items() if key.startswith("ActionNames.member.")]
-        results = "".join(
-            f"<member><EvalActionName>{escape(action)}</EvalActionName>"
-            "<EvalResourceName>*</EvalResourceName><EvalDecision>"
-            f"{'implicitDeny' if action in denied else 'allowed'}</EvalDecision></member>"
-            for action in asked
-        )
-        return (
-            '<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
-            "<SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated>"
-            f"<EvaluationResults>{results}</EvaluationResults></SimulatePrincipalPolicyResult>"
-            "<ResponseMetadata><RequestId>stub</RequestId></ResponseMetadata>"
-            "</SimulatePrincipalPolicyResponse>"
-        ).encode()
-
-    return answer
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     return bake_with_data(tmp_path_factory.mktemp("bake"))
@@ -72,10 +49,7 @@ def project(tmp_path_factory):
 def env(project, moto, overlay) -> dict[str, str]:
     """An account make doctor passes (tests/test_doctor.py seeds it so) behind the overlay,
     with the stub for SimulatePrincipalPolicy: the environment train-remote runs in."""
-    seed_ready_account(moto, project)
-    overlay.query_answers["SimulatePrincipalPolicy"] = iam_simulation()
-    moto.start_recording()
-    return moto.env(AWS_ENDPOINT_URL=overlay.url)
+    return ready_behind_overlay(moto, overlay, project)
 
 
 def the_job_goes(overlay, *statuses: dict) -> None:
@@ -92,12 +66,6 @@ def submitted_job(stdout: str) -> str:
 def what_it_said_after_submitting(stdout: str) -> list[str]:
     lines = stdout.splitlines()
     return lines[lines.index(f"Training job {submitted_job(stdout)} submitted.") :]
-
-
-def bodies(moto, action: str) -> list[str]:
-    """The bodies of the recorded requests of one action (named as helpers.actions names it)."""
-    named = zip(actions(moto), moto.recorded_requests(), strict=True)
-    return [request_body(request) for name, request in named if name == action]
 
 
 def test_a_job_that_fails_while_train_remote_waits_prints_its_reason_and_exits_1(

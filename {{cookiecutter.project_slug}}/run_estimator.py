@@ -78,15 +78,13 @@ def local_job(args) -> int:
     return run.report()
 
 
-def remote_job(args) -> int:
+def remote_trainer(args, session, environment: dict | None = None):
+    """The SageMaker training job's ModelTrainer: train-remote's, and each tuning trial's."""
     from sagemaker.core.helper.session_helper import Session
-    from sagemaker.core.resources import TrainingJob
     from sagemaker.core.training import configs
     from sagemaker.train.model_trainer import Mode, ModelTrainer
 
-    session, region = aws.session(args.aws_region), args.aws_region
-    aws.require_image(session, args.image)  # before any upload or submit
-    trainer = ModelTrainer(  # the SDK checks ROLE_ARN here, before the upload
+    return ModelTrainer(  # the SDK checks ROLE_ARN here, before the upload
         training_mode=Mode.SAGEMAKER_TRAINING_JOB,
         sagemaker_session=Session(boto_session=session),
         role=args.role_arn,
@@ -109,7 +107,16 @@ def remote_job(args) -> int:
         output_data_config=configs.OutputDataConfig(s3_output_path=args.s3_output_path),
         hyperparameters=args.hparams,
         tags=[configs.Tag(key="ProjectName", value=args.project_name)],
+        environment=environment or {},
     ).with_metric_definitions(sdk_metric_definitions())
+
+
+def remote_job(args) -> int:
+    from sagemaker.core.resources import TrainingJob
+
+    session, region = aws.session(args.aws_region), args.aws_region
+    aws.require_image(session, args.image)  # before any upload or submit
+    trainer = remote_trainer(args, session)
     channels = aws.s3_channels(session, CHANNELS, args)  # data_dir synced unless DATA_S3
     trainer.train(input_data_config=channels, wait=False, logs=False)
     [job] = TrainingJob.get_all(name_contains=args.base_job_name, session=session, region=region)

@@ -73,12 +73,14 @@ def follow(job_name: str, boto_session, poll_seconds: float = 5) -> int:
     return int(status == "Failed")
 
 
-def error_line(error: Exception, job_name: str, region: str, doing: str) -> str:
+def error_line(error: Exception, job_name: str, region: str, doing: str,
+               kind: str = "training job") -> str:  # fmt: skip
     unknown = re.search(r"not found|could not find", str(error), re.I)  # AWS's words, moto's
-    if aws.error_code(error) != "ValidationException" or not unknown:
+    if aws.error_code(error) not in ("ValidationException", "ResourceNotFound") or not unknown:
         return f"error: could not {doing} job {job_name}: {aws.explain(error)}"
-    check = f"check the name and AWS_REGION: aws sagemaker list-training-jobs --region {region}"
-    return f"error: there is no training job {job_name} in {region}; {check}"
+    listing = {"training job": "training-jobs", "tuning job": "hyper-parameter-tuning-jobs"}[kind]
+    check = f"check the name and AWS_REGION: aws sagemaker list-{listing} --region {region}"
+    return f"error: there is no {kind} {job_name} in {region}; {check}"
 
 
 def main(argv=None) -> int:
