@@ -75,6 +75,9 @@ MAKE_TARGETS = [
     "doctor",
     "logs",
     "stop",
+    "tune",
+    "tune-status",
+    "tune-stop",
 ]
 
 REGIONS = {

@@ -41,7 +41,7 @@ def project(tmp_path_factory):
 
 @pytest.fixture
 def env(project, moto, overlay) -> dict[str, str]:
-    return {**ready_behind_overlay(moto, overlay, project), "POLL": "0.05"}
+    return {**ready_behind_overlay(moto, overlay, project), "TUNE_POLL": "0.05"}
 
 
 def make(project, target: str, env: dict, **settings):

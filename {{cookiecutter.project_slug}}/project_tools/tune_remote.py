@@ -32,7 +32,7 @@ def settings(argv=None):
     p.setting("--base-job-name", "tuning job names start with this", default=PROJECT_DIR.name)
     p.setting("--aws-region", "the AWS region")
     p.add_argument("--image", help="tune: the training image's ECR URI")
-    p.setting("--poll", "seconds between polls", float, "30")
+    p.setting("--tune-poll", "tune: seconds between looks at its progress", float, "30")
     return p.parse_args(argv)
 
 
@@ -224,8 +224,8 @@ def report(sagemaker, job: dict) -> int:
         print(f"  its model: {output}/{best.name}/output/model.tar.gz")
         print(f'  train with it: make train-remote HPARAMS="{hparams}"')
     if status in RUNNING:
-        job = f"TUNE_JOB={name}"
-        print(f"see it again: make tune-status {job}; stop it: make tune-stop {job}")
+        again = f"TUNE_JOB={name}"
+        print(f"see it again: make tune-status {again}; stop it: make tune-stop {again}")
     return int(status == "Failed")
 
 
@@ -272,7 +272,7 @@ def main(argv=None) -> int:
             if not tune.wait:
                 print(f"Follow it: make tune-status TUNE_JOB={name}")
                 return 0
-            return follow(sagemaker, name, tune.poll)
+            return follow(sagemaker, name, tune.tune_poll)
         sagemaker = aws.session(tune.aws_region).client("sagemaker")
         name = name or newest(sagemaker, tune.base_job_name, tune.aws_region)
         if tune.command == "stop":
