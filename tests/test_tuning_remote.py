@@ -9,8 +9,11 @@ the trials, and answers the stop, each after moto has recorded the request.
 """
 
 import json
+import os
+import pty
 import re
 import shutil
+import subprocess
 from datetime import UTC, datetime
 
 import pytest
@@ -18,6 +21,7 @@ from helpers import (
     actions,
     bake_with_data,
     bodies,
+    make_command,
     make_setting,
     make_with_test_venv,
     project_module,
@@ -178,6 +182,46 @@ def test_make_tune_waits_with_a_line_per_change_then_shows_the_trials_and_the_be
     ]
 
 
+def test_on_a_terminal_make_tune_rewrites_its_one_progress_line_in_place(project, env, overlay):
+    overlay.tuning_statuses[ANY_JOB] = [
+        tuning("InProgress", running=2),  # the SDK's describe, after it creates the job
+        tuning("InProgress", running=2),
+        tuning("InProgress", completed=1, running=1, best=0.9),
+        tuning("Completed", completed=2, best=0.9),
+    ]
+    terminal, its_end = pty.openpty()
+    make = subprocess.Popen(
+        make_command("tune", ".installed-tools"),
+        cwd=project,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=its_end,
+        stderr=subprocess.PIPE,
+    )
+    os.close(its_end)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # EIO: make and its children have closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(terminal)
+    assert make.wait(timeout=120) == 0, make.stderr.read()
+
+    text = shown.decode()
+    name, best = submitted(text.replace("\r\n", "\n")), "best validation:accuracy"
+    progress = [
+        f"Tuning job {name}: InProgress: 0 completed, 2 running, 0 failed of 8; {best}: none yet",
+        f"Tuning job {name}: InProgress: 1 completed, 1 running, 0 failed of 8; {best}: 0.9",
+        f"Tuning job {name}: Completed: 2 completed, 0 running, 0 failed of 8; {best}: 0.9",
+    ]  # each over the last, on one line of the terminal
+    assert "".join(f"\r{line}\x1b[K" for line in progress) in text
+    assert f"\x1b[K\r\nTuning job {name}: Completed\r\n" in text  # one newline, at the end
+
+
 def test_tune_status_shows_the_newest_tuning_jobs_trials_in_tune_locals_table(
     project, env, moto, overlay
 ):
@@ -318,3 +362,30 @@ def test_an_objective_the_newest_local_runs_log_never_printed_is_refused(project
     refused_in_one_line(done, "OBJECTIVE 'validation:accuracy': its regex ")
     assert f"matches no line of outputs/{run.name}/train.log" in done.stderr
     assert actions(moto) == []
+
+
+def test_an_image_tag_that_is_not_in_ecr_stops_make_tune_before_any_upload(project, env, moto):
+    done = make(project, "tune", env, IMAGE_TAG="not-pushed")
+
+    image = make_setting(project, "REMOTE_IMAGE", IMAGE_TAG="not-pushed")
+    refused_in_one_line(done, f"the image {image} is not in ECR; push it first: make push")
+    assert actions(moto) == [  # train-remote's check, reused
+        "GetCallerIdentity",
+        "AmazonEC2ContainerRegistry_V20150921.DescribeImages",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [({"TUNE_JOB": "nope"}, "there is no tuning job nope in us-east-1; check the name and "
+      "AWS_REGION: aws sagemaker list-hyper-parameter-tuning-jobs --region us-east-1"),
+     ({}, "no tuning job named mnist-on-sagemaker-* in us-east-1: start one with make tune, "
+      "or name one: TUNE_JOB=<name>")],
+)  # fmt: skip
+def test_tune_status_without_such_a_tuning_job_says_so_in_one_line(project, env, settings, says):
+    done = make(project, "tune-status", env, **settings)
+
+    assert done.returncode == 2
+    error, make_says = done.stderr.splitlines()
+    assert error == f"error: {says}"
+    assert make_failed("tune-status").fullmatch(make_says)[1] == "1"
