@@ -63,19 +63,23 @@ def environment_without_aws(aws_files: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def create_training_job(moto, name: str, instance_count: int = 1) -> None:
-    """A training job in the moto server (moto 5.2.5 makes every training job Completed)."""
+def create_training_job(
+    moto, name: str, instance_count: int = 1, output: str = "s3://b/out", tags: dict | None = None
+) -> None:
+    """A training job in the moto server (moto 5.2.5 makes every training job Completed; its
+    model: <output>/<name>/output/model.tar.gz)."""
     moto.client("sagemaker").create_training_job(
         TrainingJobName=name,
         RoleArn=f"arn:aws:iam::{moto.account_id}:role/SageMakerExecutionRole",
         AlgorithmSpecification={"TrainingImage": "x:1", "TrainingInputMode": "File"},
-        OutputDataConfig={"S3OutputPath": "s3://b/out"},
+        OutputDataConfig={"S3OutputPath": output},
         ResourceConfig={
             "InstanceType": "ml.m5.large",
             "InstanceCount": instance_count,
             "VolumeSizeInGB": 30,
         },
         StoppingCondition={"MaxRuntimeInSeconds": 3600},
+        Tags=[{"Key": key, "Value": value} for key, value in (tags or {}).items()],
     )
 
 
@@ -203,6 +207,12 @@ def actions(moto) -> list[str]:
         target = request["headers"].get("X-Amz-Target")
         named.append(target or (action and action[1]) or f"{request['method']} {request['url']}")
     return named
+
+
+def bodies(moto, action: str) -> list[str]:
+    """The bodies of the recorded requests of one action (named as actions() names it)."""
+    named = zip(actions(moto), moto.recorded_requests(), strict=True)
+    return [request_body(request) for name, request in named if name == action]
 
 
 def put_image_tag(moto, repository: str, tag: str) -> None:

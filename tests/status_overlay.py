@@ -1,7 +1,8 @@
 """StatusOverlay: a proxy in front of the moto server for what moto 5.2.5 cannot do.
 
-moto makes every training job Completed at once, has no state manager for training jobs, no
-StopTrainingJob (it answers 500) and no IAM SimulatePrincipalPolicy (500). The overlay
+moto makes every training job Completed and every endpoint InService at once, has no state
+manager for training jobs, no StopTrainingJob (it answers 500) and no IAM
+SimulatePrincipalPolicy (500). The overlay
 forwards every request (any method: JSON, query and S3 calls alike) to moto, so moto still
 does the work and its recorder sees each one, and changes only the answers it is told to.
 """
@@ -14,12 +15,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 THROTTLED = b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'
 ANY_JOB = "*"  # statuses[ANY_JOB]: the script of a job whose name the test cannot know
+# the describe calls whose answers are scripted: (the name in the answer, the overlay's script)
+SCRIPTED = {"SageMaker.DescribeTrainingJob": ("TrainingJobName", "statuses"),
+            "SageMaker.DescribeEndpoint": ("EndpointName", "endpoint_statuses")}  # fmt: skip
 HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "date", "server", "host"}
 
 
 class StatusOverlay(ThreadingHTTPServer):
     """Answers DescribeTrainingJob with the next status of `statuses[job]` (or of
-    `statuses[ANY_JOB]`; the last one repeats) merged into moto's answer, and calls
+    `statuses[ANY_JOB]`; the last one repeats) merged into moto's answer, DescribeEndpoint
+    likewise from `endpoint_statuses[endpoint]` (or `[ANY_JOB]`), and calls
     `on_describe(n)` on the n-th describe first. With `answer_stop`, StopTrainingJob, once
     moto has seen it, gets AWS's empty success answer instead of moto's 500.
     `query_answers[action]` answers a query-protocol call (IAM's Action=...) moto has seen,
@@ -30,6 +35,7 @@ class StatusOverlay(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), ForwardToMoto)
         self.moto = urllib.parse.urlsplit(moto.url)
         self.statuses: dict[str, list[dict]] = {}
+        self.endpoint_statuses: dict[str, list[dict]] = {}
         self.on_describe: Callable[[int], None] = lambda n: None
         self.answer_stop = False
         self.query_answers: dict[str, Callable[[dict[str, str]], bytes]] = {}
@@ -40,10 +46,10 @@ class StatusOverlay(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
-    def next_status(self, job: str) -> dict:
+    def next_status(self, name: str, statuses: dict[str, list[dict]]) -> dict:
         self.describes += 1
         self.on_describe(self.describes)
-        script = self.statuses.get(job) or self.statuses.get(ANY_JOB, [{}])
+        script = statuses.get(name) or statuses.get(ANY_JOB, [{}])
         return script.pop(0) if len(script) > 1 else script[0]
 
 
@@ -66,9 +72,11 @@ class ForwardToMoto(BaseHTTPRequestHandler):
         length = answer.getheader("Content-Length")  # a HEAD's: the object's size, no body
         moto.close()
         form = dict(urllib.parse.parse_qsl(body.decode(errors="replace")))
-        if target == "SageMaker.DescribeTrainingJob" and status == 200:
+        if target in SCRIPTED and status == 200:
+            key, script = SCRIPTED[target]
             described = json.loads(payload)
-            described.update(self.server.next_status(described["TrainingJobName"]))
+            statuses = getattr(self.server, script)
+            described.update(self.server.next_status(described[key], statuses))
             payload = json.dumps(described).encode()
         elif target == "SageMaker.StopTrainingJob" and self.server.answer_stop:
             status, payload = 200, b"{}"

@@ -25,9 +25,9 @@ from helpers import (
     SAGEMAKER_TRUST,
     actions,
     bake_with_data,
+    bodies,
     make_command,
     make_setting,
-    request_body,
     seed_ready_account,
     train_remote,
 )
@@ -92,12 +92,6 @@ def submitted_job(stdout: str) -> str:
 def what_it_said_after_submitting(stdout: str) -> list[str]:
     lines = stdout.splitlines()
     return lines[lines.index(f"Training job {submitted_job(stdout)} submitted.") :]
-
-
-def bodies(moto, action: str) -> list[str]:
-    """The bodies of the recorded requests of one action (named as helpers.actions names it)."""
-    named = zip(actions(moto), moto.recorded_requests(), strict=True)
-    return [request_body(request) for name, request in named if name == action]
 
 
 def test_a_job_that_fails_while_train_remote_waits_prints_its_reason_and_exits_1(
