@@ -33,6 +33,7 @@ EXPECTED_FILES = sorted(
         "project_tools/aws.py",
         "project_tools/contract.py",
         "project_tools/doctor.py",
+        "project_tools/endpoints.py",
         "project_tools/job_settings.py",
         "project_tools/jobs.py",
         "project_tools/local_run.py",
@@ -74,6 +75,9 @@ MAKE_TARGETS = [
     "doctor",
     "logs",
     "stop",
+    "deploy",
+    "undeploy",
+    "endpoints",
 ]
 
 REGIONS = {
