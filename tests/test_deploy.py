@@ -163,13 +163,14 @@ def test_SERVING_IMAGE_tensorflow_deploys_the_model_with_AWSs_tensorflow_serving
     assert "AmazonEC2ContainerRegistry_V20150921.DescribeImages" not in actions(moto)
 
 
-def test_an_endpoint_that_fails_prints_its_failure_reason_and_deploy_exits_1(
+def test_an_endpoint_that_fails_prints_its_failure_reason_once_it_fails_and_deploy_exits_1(
     project, moto, env, overlay, newest_job
 ):
     reason = ("The primary container for production variant AllTraffic did not pass the ping "
               "health check.")  # fmt: skip
     overlay.endpoint_statuses[ANY_JOB] = [
         {"EndpointStatus": "Creating"},
+        {"EndpointStatus": "Creating"},  # a line per status, not per poll
         {"EndpointStatus": "Failed", "FailureReason": reason},
     ]
 
@@ -186,6 +187,26 @@ def test_an_endpoint_that_fails_prints_its_failure_reason_and_deploy_exits_1(
     ]
     [make_says] = done.stderr.splitlines()
     assert MAKE_FAILED.fullmatch(make_says).groups() == ("deploy", "1")
+    assert actions(moto).count("SageMaker.DescribeEndpoint") == 3
+
+
+def test_deploy_gives_up_after_DEPLOY_TIMEOUT_saying_the_endpoint_may_still_bill_and_how_to_end_it(
+    project, moto, env, overlay, newest_job
+):
+    overlay.endpoint_statuses[ANY_JOB] = [{"EndpointStatus": "Creating"}]
+
+    done = make(project, "deploy", env, DEPLOY_TIMEOUT=1)
+
+    name = deployed(done.stdout)
+    assert done.stdout.splitlines()[-1] == f"Endpoint {name}: Creating"
+    [error, make_says] = done.stderr.splitlines()
+    assert re.fullmatch(
+        rf"error: endpoint {name} is not InService after \d+ s \(DEPLOY_TIMEOUT\); it may still "
+        rf"come up, and bill: make endpoints shows it, make undeploy ENDPOINT={name} deletes it",
+        error,
+    )
+    assert MAKE_FAILED.fullmatch(make_says).groups() == ("deploy", "1")
+    assert actions(moto).count("SageMaker.DescribeEndpoint") == 2  # one poll after the timeout
 
 
 def test_undeploy_deletes_the_endpoint_its_config_and_its_model_and_leaves_nothing(
