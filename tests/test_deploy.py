@@ -7,7 +7,10 @@ scripts the status DescribeEndpoint answers.
 """
 
 import json
+import os
+import pty
 import re
+import subprocess
 
 import pytest
 from helpers import (
@@ -15,6 +18,7 @@ from helpers import (
     bake_with_data,
     bodies,
     create_training_job,
+    make_command,
     make_setting,
     make_with_test_venv,
     put_image_tag,
@@ -188,6 +192,43 @@ def test_an_endpoint_that_fails_prints_its_failure_reason_once_it_fails_and_depl
     [make_says] = done.stderr.splitlines()
     assert MAKE_FAILED.fullmatch(make_says).groups() == ("deploy", "1")
     assert actions(moto).count("SageMaker.DescribeEndpoint") == 3
+
+
+def in_a_terminal(project, target: str, env) -> str:
+    """What `make TARGET` writes to a terminal (a pseudo-terminal here), as it wrote it."""
+    controller, terminal = pty.openpty()
+    command = make_command(target, ".installed-tools")
+    streams = {"stdin": subprocess.DEVNULL, "stdout": terminal, "stderr": terminal}
+    with subprocess.Popen(command, cwd=project, env=env, **streams) as make:
+        os.close(terminal)
+        written = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the terminal's last writer has gone
+                break
+            if not chunk:
+                break
+            written += chunk
+        make.wait(timeout=120)
+    os.close(controller)
+    return written.decode()
+
+
+def test_in_a_terminal_deploy_redraws_one_line_while_it_waits(project, env, overlay, newest_job):
+    overlay.endpoint_statuses[ANY_JOB] = [{"EndpointStatus": "Creating"}] * 2 + [
+        {"EndpointStatus": "InService"}
+    ]
+
+    written = in_a_terminal(project, "deploy", env)
+
+    name = deployed(written.replace("\r\n", "\n"))
+    [waiting] = [line for line in written.split("\r\n") if f"Endpoint {name}: " in line]
+    assert re.fullmatch(  # each poll: back to the line's start, the status, the rest cleared
+        rf"(\rEndpoint {name}: Creating \(\d+ s\)\x1b\[K){{2}}"
+        rf"\rEndpoint {name}: InService \(\d+ s\)\x1b\[K",
+        waiting,
+    )
 
 
 def test_deploy_gives_up_after_DEPLOY_TIMEOUT_saying_the_endpoint_may_still_bill_and_how_to_end_it(
