@@ -64,19 +64,23 @@ def environment_without_aws(aws_files: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def create_training_job(moto, name: str, instance_count: int = 1) -> None:
-    """A training job in the moto server (moto 5.2.5 makes every training job Completed)."""
+def create_training_job(
+    moto, name: str, instance_count: int = 1, output: str = "s3://b/out", tags: dict | None = None
+) -> None:
+    """A training job in the moto server (moto 5.2.5 makes every training job Completed; its
+    model: <output>/<name>/output/model.tar.gz)."""
     moto.client("sagemaker").create_training_job(
         TrainingJobName=name,
         RoleArn=f"arn:aws:iam::{moto.account_id}:role/SageMakerExecutionRole",
         AlgorithmSpecification={"TrainingImage": "x:1", "TrainingInputMode": "File"},
-        OutputDataConfig={"S3OutputPath": "s3://b/out"},
+        OutputDataConfig={"S3OutputPath": output},
         ResourceConfig={
             "InstanceType": "ml.m5.large",
             "InstanceCount": instance_count,
             "VolumeSizeInGB": 30,
         },
         StoppingCondition={"MaxRuntimeInSeconds": 3600},
+        Tags=[{"Key": key, "Value": value} for key, value in (tags or {}).items()],
     )
 
 

@@ -1,9 +1,10 @@
 """StatusOverlay: a proxy in front of the moto server for what moto 5.2.5 cannot do.
 
-moto makes every training job Completed at once, has no state manager for training jobs, no
-StopTrainingJob (it answers 500) and no IAM SimulatePrincipalPolicy (500). Its tuning jobs are
-Completed at once too, with one made-up trial ("FakeTrainingJobName") as the best, and it has no
-ListTrainingJobsForHyperParameterTuningJob nor StopHyperParameterTuningJob. The overlay
+moto makes every training job Completed and every endpoint InService at once, has no state
+manager for training jobs, no StopTrainingJob (it answers 500) and no IAM
+SimulatePrincipalPolicy (500). Its tuning jobs are Completed at once too, with one made-up trial
+("FakeTrainingJobName") as the best, and it has no ListTrainingJobsForHyperParameterTuningJob
+nor StopHyperParameterTuningJob. The overlay
 forwards every request (any method: JSON, query and S3 calls alike) to moto, so moto still
 does the work and its recorder sees each one, and changes only the answers it is told to.
 """
@@ -16,12 +17,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 THROTTLED = b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'
 ANY_JOB = "*"  # statuses[ANY_JOB]: the script of a job whose name the test cannot know
+# the describe calls whose answers are scripted: (the name in the answer, the overlay's script)
+SCRIPTED = {"SageMaker.DescribeTrainingJob": ("TrainingJobName", "statuses"),
+            "SageMaker.DescribeEndpoint": ("EndpointName", "endpoint_statuses"),
+            "SageMaker.DescribeHyperParameterTuningJob":
+                ("HyperParameterTuningJobName", "tuning_statuses")}  # fmt: skip
 HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "date", "server", "host"}
 
 
 class StatusOverlay(ThreadingHTTPServer):
     """Answers DescribeTrainingJob with the next status of `statuses[job]` (or of
-    `statuses[ANY_JOB]`; the last one repeats) merged into moto's answer, and calls
+    `statuses[ANY_JOB]`; the last one repeats) merged into moto's answer, DescribeEndpoint
+    likewise from `endpoint_statuses[endpoint]` (or `[ANY_JOB]`), and calls
     `on_describe(n)` on the n-th describe first. With `answer_stop`, StopTrainingJob, once
     moto has seen it, gets AWS's empty success answer instead of moto's 500.
     `query_answers[action]` answers a query-protocol call (IAM's Action=...) moto has seen,
@@ -37,6 +44,7 @@ class StatusOverlay(ThreadingHTTPServer):
         self.statuses: dict[str, list[dict]] = {}
         self.tuning_statuses: dict[str, list[dict]] = {}
         self.trials: dict[str, list[dict]] = {}
+        self.endpoint_statuses: dict[str, list[dict]] = {}
         self.on_describe: Callable[[int], None] = lambda n: None
         self.answer_stop = False
         self.query_answers: dict[str, Callable[[dict[str, str]], bytes]] = {}
@@ -47,11 +55,10 @@ class StatusOverlay(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
-    def next_status(self, job: str, statuses: dict[str, list[dict]] | None = None) -> dict:
+    def next_status(self, name: str, statuses: dict[str, list[dict]]) -> dict:
         self.describes += 1
         self.on_describe(self.describes)
-        statuses = self.statuses if statuses is None else statuses
-        script = statuses.get(job) or statuses.get(ANY_JOB, [{}])
+        script = statuses.get(name) or statuses.get(ANY_JOB, [{}])
         return script.pop(0) if len(script) > 1 else script[0]
 
 
@@ -74,14 +81,11 @@ class ForwardToMoto(BaseHTTPRequestHandler):
         length = answer.getheader("Content-Length")  # a HEAD's: the object's size, no body
         moto.close()
         form = dict(urllib.parse.parse_qsl(body.decode(errors="replace")))
-        if target == "SageMaker.DescribeTrainingJob" and status == 200:
+        if target in SCRIPTED and status == 200:
+            key, script = SCRIPTED[target]
             described = json.loads(payload)
-            described.update(self.server.next_status(described["TrainingJobName"]))
-            payload = json.dumps(described).encode()
-        elif target == "SageMaker.DescribeHyperParameterTuningJob" and status == 200:
-            described = json.loads(payload)
-            name = described["HyperParameterTuningJobName"]
-            described.update(self.server.next_status(name, self.server.tuning_statuses))
+            statuses = getattr(self.server, script)
+            described.update(self.server.next_status(described[key], statuses))
             payload = json.dumps(described).encode()
         elif target == "SageMaker.ListTrainingJobsForHyperParameterTuningJob":
             name = json.loads(body)["HyperParameterTuningJobName"]

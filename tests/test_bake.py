@@ -33,6 +33,7 @@ EXPECTED_FILES = sorted(
         "project_tools/aws.py",
         "project_tools/contract.py",
         "project_tools/doctor.py",
+        "project_tools/endpoints.py",
         "project_tools/job_settings.py",
         "project_tools/jobs.py",
         "project_tools/local_run.py",
@@ -78,6 +79,9 @@ MAKE_TARGETS = [
     "tune",
     "tune-status",
     "tune-stop",
+    "deploy",
+    "undeploy",
+    "endpoints",
 ]
 
 REGIONS = {
