@@ -41,4 +41,5 @@ def table(trials: list[Trial], objective_name: str, direction: str) -> str:
     ]
     rows[0][0] = "  " + rows[0][0]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+    lines = ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(line.rstrip() for line in lines)
