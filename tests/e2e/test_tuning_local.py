@@ -56,6 +56,8 @@ def test_tune_local_tables_charts_and_keeps_the_best_of_three_trials(project):
         done = tune_local(path, project, TRIALS=3, SEED=1, HPARAMS=HPARAMS)
     rows = table(done.stdout)
     assert len(rows) == 3 and {r["status"] for r in rows.values()} == {"Completed"}
+    for name in rows:  # each trial got data/validation as its channel, as train-local does
+        assert "no validation channel" not in (outputs / name / "train.log").read_text()
     header = f"{OBJECTIVE} (max)"
     printed = {name: float(row[header]) for name, row in rows.items()}
     assert all(math.isfinite(value) for value in printed.values())
