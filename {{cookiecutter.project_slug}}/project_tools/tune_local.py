@@ -65,9 +65,14 @@ def readable(point: dict, ranges: list) -> dict:
     }
 
 
+def regex_of(metric: str) -> str:
+    """The regex a SageMaker job is given for the metric (its metric definition)."""
+    return next(d["Regex"] for d in runtime().metric_definitions() if d["Name"] == metric)
+
+
 def final_value(log: Path, metric: str) -> float | None:
     """The metric's last value in the log, found with the regex SageMaker is given for it."""
-    [regex] = [d["Regex"] for d in runtime().metric_definitions() if d["Name"] == metric]
+    regex = regex_of(metric)
     text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
     values = [float(m[1]) for line in text.splitlines() if (m := re.search(regex, line))]
     return values[-1] if values else None
@@ -175,12 +180,13 @@ def report(tuning: Tuning, trials: list) -> int:
     (folder / "table.txt").write_text(table + "\n")
     (folder / "trials.json").write_text(json.dumps([t._asdict() for t in trials], indent=1))
     print(f"\n{table}\n")
-    silent = [t.name for t in trials if t.status == "no objective"]
+    silent = sum(t.status == "no objective" for t in trials)
     if silent:
-        regex = next(d["Regex"] for d in runtime().metric_definitions() if d["Name"] == name)
-        print(f"no objective: {len(silent)} trial(s) never printed {name} (SageMaker's regex"
-              f" {regex}); a tuning job would fail the same way: make train.py print it, or"
-              " set OBJECTIVE in code/job_contract.py to a metric it prints")  # fmt: skip
+        print(
+            f"no objective: {silent} trial(s) never printed {name} (SageMaker's regex"
+            f" {regex_of(name)}); a tuning job would fail the same way: make train.py print"
+            " it, or set OBJECTIVE in code/job_contract.py to a metric it prints"
+        )
     best = tuning_report.best(trials, direction)
     if best is None:
         print(f"no trial has an objective: nothing to choose; the trials' logs: {tuning.outputs}")
@@ -219,9 +225,9 @@ def main(argv=None) -> int:
         p.exit(2, f"error: {error}\n")
     tuning = Tuning(args, plan)
     (name, direction) = plan["objective"]
-    trials, parallel, seed = plan["trials"], plan["parallel"], plan["seed"]
+    count, parallel, seed = plan["trials"], plan["parallel"], plan["seed"]
     print(
-        f"tune-local: {trials} trial(s), {parallel} at a time, SEED={seed}, {direction} {name};"
+        f"tune-local: {count} trial(s), {parallel} at a time, SEED={seed}, {direction} {name};"
         f" results in {tuning.folder}",
         flush=True,
     )
