@@ -181,12 +181,12 @@ def doctor_report(stdout: str) -> dict[str, str]:
 
 
 def bake_with_data(output_dir: Path, slug: str = "mnist_on_sagemaker") -> Path:
-    """A project baked in-process for the moto server's account, with tiny training and test
-    channels in data/ (what train-remote uploads)."""
+    """A project baked in-process for the moto server's account, with tiny training,
+    validation and test channels in data/ (what train-remote uploads)."""
     answers = {"aws_checks": "skip", "aws_account_id": MOTO_ACCOUNT_ID}
     cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(output_dir),
                  extra_context=answers)  # fmt: skip
-    for channel in ("training", "test"):
+    for channel in ("training", "validation", "test"):
         folder = output_dir / slug / "data" / channel
         folder.mkdir(parents=True)
         np.savez(folder / "data.npz", x=np.zeros((4, 8, 8), "uint8"), y=np.zeros(4, "uint8"))

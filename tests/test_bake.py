@@ -40,6 +40,7 @@ EXPECTED_FILES = sorted(
         "project_tools/metrics.py",
         "project_tools/settings.py",
         "project_tools/search_space.py",
+        "project_tools/tune_local.py",
         "project_tools/tuning_report.py",
         "project_tools/tune_remote.py",
         "pyproject.toml",
@@ -54,10 +55,12 @@ EXPECTED_FILES = sorted(
         "tests/conftest.py",
         "tests/test_job_contract.py",
         "tests/test_metrics.py",
+        "tests/test_prepare_data.py",
         "tests/test_run_estimator.py",
         "tests/test_sagemaker_runtime.py",
         "tests/test_scale_out.py",
         "tests/test_train.py",
+        "tests/test_tune_local.py",
     ]
 )
 MAKE_TARGETS = [
@@ -69,6 +72,7 @@ MAKE_TARGETS = [
     "push",
     "train-local",
     "train-remote",
+    "tune-local",
     "test",
     "clean",
     "update",

@@ -69,12 +69,11 @@ def load_project_conftest(project: Path, monkeypatch):
 
 def opt_ml_environment(root: Path, write_npz) -> dict[str, str]:
     """A tiny /opt/ml tree and the SM_* variables the training toolkit would set for it."""
-    write_npz(root / "input/data/training", 256, seed=1)
-    write_npz(root / "input/data/test", 64, seed=2)
     env = {key: value for key, value in os.environ.items() if not key.startswith("SM_")}
+    for channel, count, seed in [("training", 256, 1), ("validation", 64, 3), ("test", 64, 2)]:
+        write_npz(root / "input/data" / channel, count, seed=seed)
+        env[f"SM_CHANNEL_{channel.upper()}"] = str(root / "input/data" / channel)
     env.update(
-        SM_CHANNEL_TRAINING=str(root / "input/data/training"),
-        SM_CHANNEL_TEST=str(root / "input/data/test"),
         SM_MODEL_DIR=str(root / "model"),
         SM_OUTPUT_DIR=str(root / "output"),
         SM_INPUT_CONFIG_DIR=str(root / "input/config"),

@@ -16,7 +16,7 @@ from project_tools.settings import SettingsParser, instance_type, one_of, s3_uri
 from project_tools.settings import whole_number as count
 
 PROJECT_DIR = Path(__file__).resolve().parent
-CHANNELS = ("training", "test")  # training is required, test is used when present
+CHANNELS = ("training", "validation", "test")  # training is required; the others when present
 
 
 def settings(argv=None):
@@ -25,7 +25,7 @@ def settings(argv=None):
     p.setting("--image", "the training image: a local tag, or its ECR URI for remote")
     p.setting("--hparams", 'hyperparameters, e.g. "epochs=2 learning-rate=0.001"', default="")
     p.setting("--instance-count", "hosts that train one model together", count, "1")
-    p.setting("--data-dir", "one sub-folder per channel (training, test)", Path, "data")
+    p.setting("--data-dir", "a sub-folder per channel (training, validation, test)", Path, "data")
     p.setting("--project-name", "the ProjectName tag of the job", default=PROJECT_DIR.name)
     p.setting("--base-job-name", "job names start with this", default=PROJECT_DIR.name)
     p.setting("--instance-type", "remote: the instance type", instance_type)

@@ -287,7 +287,7 @@ def test_train_remote_sends_the_job_sagemaker_needs(loop):
     assert {
         c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
         for c in request["InputDataConfig"]
-    } == {"training": f"{prefix}/data/training/", "test": f"{prefix}/data/test/"}
+    } == {c: f"{prefix}/data/{c}/" for c in ("training", "validation", "test")}
     assert request["OutputDataConfig"]["S3OutputPath"] == prefix
     assert {"Key": "ProjectName", "Value": PROJECT_NAME} in request["Tags"]
     assert request["StoppingCondition"]["MaxRuntimeInSeconds"] == 86400
@@ -300,6 +300,7 @@ def test_train_remote_sends_the_job_sagemaker_needs(loop):
     assert sorted(keys) == [
         f"projects/{SLUG}/data/test/data.npz",
         f"projects/{SLUG}/data/training/data.npz",
+        f"projects/{SLUG}/data/validation/data.npz",
     ]
 
 

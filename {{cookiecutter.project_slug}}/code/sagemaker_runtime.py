@@ -150,6 +150,20 @@ class Cluster:  # the strategy to build the model under; the chief prints and sa
         hosts = self.plan["hosts"] if config.get("S3DistributionType") == "ShardedByS3Key" else 1
         return as_dataset(x, y, batch_size, self.seed, shuffle, own_shard_of=hosts)
 
+    def hold_out(self, x, y, share: float):
+        """((x, y) kept, (x, y) held out): a seeded random share of the examples, for validation."""
+        import numpy as np
+
+        if len(x) < 2:
+            raise JobError(f"{len(x)} training example(s): too few to hold out a validation share")
+        order = np.random.default_rng(self.seed).permutation(len(x))
+        held, kept = np.split(order, [max(1, round(len(x) * share))])
+        self.say(
+            f"no validation channel: validating on {len(held)} of the {len(x)} training examples,"
+            f" held out at random ({share:.0%}, seed {self.seed}); make data writes data/validation"
+        )
+        return (x[kept], y[kept]), (x[held], y[held])
+
     def callbacks(self) -> list:  # resume from the backup made each epoch; stop on SIGTERM
         import tf_keras as keras
 

@@ -3,7 +3,8 @@
 What to change where:
 - the model: build_model, its layers, loss, optimizer and metrics;
 - the data: read_channel (a channel's .npz arrays -> inputs and labels) and the channels
-  train() reads ("training" is required, "test" optional);
+  train() reads: "training" (required), "validation" (scored each epoch: what tuning chooses
+  on; without it, a share of training is held out) and "test" (scored once, at the end);
 - the hyperparameters (train(hp) gets them typed) and the metric names: job_contract.py.
 
 The SageMaker plumbing (arguments, channels, hosts and GPUs, checkpoints, SIGTERM, where the
@@ -48,16 +49,17 @@ def read_channel(name: str, required: bool):
 
 
 def train(hp: dict) -> None:
-    """Fit the model to the training channel, score it on the test channel, save it."""
+    """Fit the model to the training channel, validate each epoch, score it on test, save it."""
     cluster = sagemaker_runtime.join_cluster(seed=hp["seed"])  # before other TensorFlow work
     x_train, y_train = read_channel("training", required=True)
-    test = read_channel("test", required=False)
+    held_out = read_channel("validation", required=False)
+    if held_out is None:  # no validation channel: hold out a seeded tenth of training instead
+        (x_train, y_train), held_out = cluster.hold_out(x_train, y_train, share=0.1)
+    test = read_channel("test", required=False)  # the final score: never chosen on
     print(f"training on {len(x_train)} examples of shape {x_train.shape[1:]}")
     batch_size = hp["batch-size"]
     training, steps = cluster.dataset("training", x_train, y_train, batch_size, shuffle=True)
-    validation, validation_steps = None, None
-    if test is not None:  # for now the test channel is also the validation data
-        validation, validation_steps = cluster.dataset("test", *test, batch_size, shuffle=False)
+    validation, validation_steps = cluster.dataset("validation", *held_out, batch_size, False)
     with cluster.strategy.scope():
         model = build_model(x_train.shape[1:], hp["learning-rate"])
     model.fit(
@@ -70,7 +72,8 @@ def train(hp: dict) -> None:
         verbose=0,  # sagemaker_runtime prints each epoch, its metrics as METRIC lines
     )
     if test is not None:
-        loss, accuracy = model.evaluate(validation, steps=validation_steps, verbose=0)
+        testing, test_steps = cluster.dataset("test", *test, batch_size, shuffle=False)
+        loss, accuracy = model.evaluate(testing, steps=test_steps, verbose=0)
         cluster.print_metric("test:loss", loss)
         cluster.print_metric("test:accuracy", accuracy)
     cluster.save_model(model)

@@ -81,9 +81,7 @@ class LocalRun:
         if reason or self.error:
             reason = reason or f"the run ended without a reason ({self.error!r})"
             (self.folder / "failure").write_text(reason + "\n")
-        latest = self.outputs / f".latest-{secrets.token_hex(4)}"
-        latest.symlink_to(self.name)
-        latest.replace(self.outputs / "latest")  # atomic: 'latest' is never missing
+        point_latest(self.outputs, self.name)
         return handled
 
     def report(self) -> int:
@@ -104,6 +102,13 @@ class LocalRun:
         if uid != 0 and any(p.stat().st_uid != uid for p in folder.rglob("*")):
             mount = ["-v", f"{folder}:/run-dir", self.args.image]
             docker("run", "--rm", "--entrypoint", "chown", *mount, "-R", f"{uid}:{gid}", "/run-dir")
+
+
+def point_latest(outputs: Path, name: str) -> None:
+    """outputs/latest -> outputs/NAME, atomically: 'latest' is never missing."""
+    latest = outputs / f".latest-{secrets.token_hex(4)}"
+    latest.symlink_to(name)
+    latest.replace(outputs / "latest")
 
 
 def docker(*args: str) -> str:

@@ -1,4 +1,6 @@
-"""Yours to edit: where the data comes from. Writes the training and test channels (.npz)."""
+"""Yours to edit: where the data comes from. Writes the training, validation and test channels
+(.npz): validation is a seeded share of the training data, for choosing hyperparameters; test
+is scored once, at the end of a run, and never chosen on."""
 
 import argparse
 import hashlib
@@ -10,6 +12,7 @@ import numpy as np
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+VALIDATION_SHARE, VALIDATION_SEED = 0.1, 0  # a fixed tenth of training: the same every make data
 
 
 def mnist(cache: Path):
@@ -36,6 +39,13 @@ def digits():
     return (x[train], y[train]), (x[test], y[test])
 
 
+def split_validation(x, y, share: float = VALIDATION_SHARE, seed: int = VALIDATION_SEED):
+    """(training, validation): a seeded random share of the examples held out, the rest kept."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    held, kept = np.split(order, [max(1, round(len(x) * share))])
+    return (x[kept], y[kept]), (x[held], y[held])
+
+
 def write_channel(folder: Path, x, y, shards: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.npz"):  # else their examples would be read twice
@@ -55,8 +65,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.shards < 1:
         parser.error(f"--shards {args.shards}: give a whole number >= 1")
-    data = mnist(args.data_dir / "cache" / "mnist.npz") if args.dataset == "mnist" else digits()
-    for channel, (x, y) in zip(("training", "test"), data, strict=True):
+    source = args.data_dir / "cache" / "mnist.npz"
+    train, test = mnist(source) if args.dataset == "mnist" else digits()
+    training, validation = split_validation(*train)
+    for channel, (x, y) in {"training": training, "validation": validation, "test": test}.items():
         write_channel(args.data_dir / channel, x, y, args.shards)
 
 

@@ -25,12 +25,11 @@ def write_npz(folder: Path, count: int, seed: int = 0) -> None:
 def opt_ml(tmp_path, monkeypatch):
     """/opt/ml in a temporary folder, with SM_* variables pointing into it."""
     root = tmp_path / "opt" / "ml"
-    write_npz(root / "input" / "data" / "training", 256, seed=1)
-    write_npz(root / "input" / "data" / "test", 64, seed=2)
+    for channel, count, seed in [("training", 256, 1), ("validation", 64, 3), ("test", 64, 2)]:
+        write_npz(root / "input" / "data" / channel, count, seed=seed)
+        monkeypatch.setenv(f"SM_CHANNEL_{channel.upper()}", str(root / "input" / "data" / channel))
     (root / "model").mkdir(parents=True)
     (root / "output").mkdir(parents=True)
-    monkeypatch.setenv("SM_CHANNEL_TRAINING", str(root / "input" / "data" / "training"))
-    monkeypatch.setenv("SM_CHANNEL_TEST", str(root / "input" / "data" / "test"))
     monkeypatch.setenv("SM_MODEL_DIR", str(root / "model"))
     monkeypatch.setenv("SM_OUTPUT_DIR", str(root / "output"))
     monkeypatch.setenv("SM_INPUT_CONFIG_DIR", str(root / "input" / "config"))

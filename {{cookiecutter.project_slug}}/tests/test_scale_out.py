@@ -77,20 +77,21 @@ def test_data_sharded_by_s3_key_is_not_sharded_again(monkeypatch):
     assert steps("test") is None
 
 
-@pytest.mark.parametrize("shards, per_file", [(3, 479), (2, 718)])
+@pytest.mark.parametrize("shards, per_file", [(3, 431), (2, 646)])
 def test_prepare_data_writes_equal_shards_and_says_what_the_remainder_leaves_out(
     tmp_path, capsys, shards, per_file
 ):
-    """The digits set has 1437 training examples: 3 files of 479 hold all of them; 2 files
-    of 718 leave one out, and the printed line says so (each host takes as many steps)."""
+    """The digits set has 1293 training examples (and 144 for validation): 3 files of 431
+    hold all of them; 2 files of 646 leave one out, and the printed line says so (each host
+    takes as many steps)."""
     prepare_data.main(["--dataset", "digits", "--data-dir", str(tmp_path)])
     prepare_data.main(["--dataset", "digits", "--data-dir", str(tmp_path), "--shards", str(shards)])
     files = sorted((tmp_path / "training").glob("*.npz"))  # data.npz of the first run is gone
     assert [f.name for f in files] == [f"data-0000{i}-of-0000{shards}.npz" for i in range(shards)]
     assert [len(np.load(f)["y"]) for f in files] == [per_file] * shards
     printed = capsys.readouterr().out.splitlines()
-    assert f"{tmp_path / 'training'}: {per_file * shards} of 1437 examples" in printed[-2]
-    assert printed[-2].endswith(f"in {shards} equal file(s)")
+    assert f"{tmp_path / 'training'}: {per_file * shards} of 1293 examples" in printed[-3]
+    assert printed[-3].endswith(f"in {shards} equal file(s)")
 
 
 def test_a_host_with_its_own_shard_keeps_its_own_examples_in_every_global_batch():
