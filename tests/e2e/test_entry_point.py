@@ -57,6 +57,15 @@ def code_copy(project, tmp_path: Path) -> Path:
     return code
 
 
+def test_the_image_ships_tini_and_the_toolkit_but_no_compiler_and_no_package_lists(image):
+    probe = (
+        "command -v tini; command -v gcc cc; ls /var/lib/apt/lists | grep -v '^lock$' | head -1;"
+        " python -c 'import gethostname, sagemaker_training; print(\"toolkit ok\")'"
+    )
+    done = run(["docker", "run", "--rm", "--entrypoint", "sh", image, "-c", probe], check=False)
+    assert done.stdout.split() == ["/usr/bin/tini", "toolkit", "ok"], done.stdout
+
+
 def test_a_bare_docker_run_trains_in_the_process_sagemaker_started(project, image, tmp_path):
     code = code_copy(project, tmp_path)
     (code / "probe.py").write_text(PROBE)
