@@ -458,8 +458,10 @@ def figure_steps(project: Project, scratch: Path) -> dict:
     project.host(tree, STEPS_EPOCHS)
     env = {
         **project.env,
-        "SM_CHANNEL_TRAINING": str(tree / "input/data/training"),
-        "SM_CHANNEL_TEST": str(tree / "input/data/test"),
+        **{
+            f"SM_CHANNEL_{channel.upper()}": str(tree / "input/data" / channel)
+            for channel in ("training", "validation", "test")
+        },
         "SM_MODEL_DIR": str(tree / "model"),
         "SM_OUTPUT_DIR": str(tree / "output"),
         "CHECKPOINT_DIR": str(tree / "checkpoints"),
