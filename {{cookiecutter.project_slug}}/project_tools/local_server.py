@@ -31,8 +31,9 @@ def model_mount(model: str | None, outputs: Path) -> tuple[Path, str]:
     if model and not path.exists() and (outputs / model).exists():
         path = outputs / model  # a local run's name
     if not path.exists():
-        raise NoModel(f"MODEL={model} does not exist; name {MODEL_HELP}" if model else
-                      f"no local model yet: run make train-local, or name {MODEL_HELP}")  # fmt: skip
+        if model:
+            raise NoModel(f"MODEL={model} does not exist; name {MODEL_HELP}")
+        raise NoModel(f"no local model yet: run make train-local, or name {MODEL_HELP}")
     if path.is_dir() and (path / "model.tar.gz").is_file():
         path = path / "model.tar.gz"
     if path.is_file() and path.name.endswith(".tar.gz"):
@@ -90,9 +91,12 @@ def main(argv=None) -> int:
         folder, target = model_mount(args.model, args.outputs_dir)
     except (NoModel, OSError, tarfile.TarError) as error:
         parser.exit(2, f"error: {error}\n")
-    name, url = f"{args.base_job_name}-serve-{args.serve_port}", f"http://localhost:{args.serve_port}"
-    publish, mount = f"127.0.0.1:{args.serve_port}:8080", f"{folder}:{target}:ro"
-    started = docker("run", "-d", "--rm", "--name", name, "-p", publish, "-v", mount, args.image, "serve")
+    port = args.serve_port
+    name, url = f"{args.base_job_name}-serve-{port}", f"http://localhost:{port}"
+    publish, mount = f"127.0.0.1:{port}:8080", f"{folder}:{target}:ro"
+    started = docker(
+        "run", "-d", "--rm", "--name", name, "-p", publish, "-v", mount, args.image, "serve"
+    )
     if started.returncode != 0:
         why = " ".join(started.stderr.split()).removeprefix("docker: ")[:300]
         parser.exit(1, f"error: docker run failed: {why}\n")
@@ -100,7 +104,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGHUP, stop_on_sigterm)
     logs = subprocess.Popen(["docker", "logs", "-f", name])
     try:
-        print(f"serving {folder} at {url} (container {name}); waiting for it to load ...", flush=True)
+        print(f"serving {folder} at {url} (container {name}); loading ...", flush=True)
         if problem := wait_until_ready(url, name):
             print(f"error: the server does not serve: {problem}", file=sys.stderr)
             return 1

@@ -81,10 +81,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         x, y = examples(args.data_dir, args.n)
-        send, target = endpoint(args.endpoint, args.aws_region) if args.endpoint else local_server(
-            args.serve_port
+        send, target = (
+            endpoint(args.endpoint, args.aws_region)
+            if args.endpoint
+            else local_server(args.serve_port)
         )
-        print(f"sending {len(x)} examples of {args.data_dir / 'test'} to {target}, one a request", flush=True)
+        test = args.data_dir / "test"
+        print(f"sending {len(x)} examples of {test} to {target}, one a request", flush=True)
         labels, seconds = [], []
         for example in x:
             body = json.dumps({"instances": [example.tolist()]}).encode()
