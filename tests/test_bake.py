@@ -71,6 +71,8 @@ MAKE_TARGETS = [
     "push",
     "train-local",
     "train-remote",
+    "serve-local",
+    "predict",
     "test",
     "clean",
     "update",
