@@ -237,13 +237,13 @@ class Server:
 
 
 @contextlib.contextmanager
-def serving(image: str, model: Path, *options: str, boot_seconds: float = 240):
-    """`docker run IMAGE serve` as SageMaker starts it, `model` at /opt/ml/model, port 8080
-    published on 127.0.0.1; yields once /ping answers (whatever it says)."""
+def serving(image: str, model: Path, *options: str, inside: int = 8080, boot_seconds: float = 240):
+    """`docker run IMAGE serve` as SageMaker starts it, `model` at /opt/ml/model, its port
+    (`inside`) published on 127.0.0.1; yields once /ping answers (whatever it says)."""
     from helpers import free_port
 
     server = Server(f"serve-e2e-{free_port()}", free_port())
-    publish, mount = f"127.0.0.1:{server.port}:8080", f"{model}:/opt/ml/model:ro"
+    publish, mount = f"127.0.0.1:{server.port}:{inside}", f"{model}:/opt/ml/model:ro"
     run(["docker", "run", "-d", "--name", server.name, "-p", publish, "-v", mount, *options,
          image, "serve"])  # fmt: skip
     try:

@@ -146,6 +146,30 @@ def test_without_a_loadable_model_ping_fails_with_the_reason(trained, tmp_path, 
         assert status == 503 and why in json.loads(body)["error"], body
 
 
+def test_the_port_workers_and_timeout_follow_sagemakers_settings(trained):
+    settings = {"SAGEMAKER_BIND_TO_PORT": "9090", "SAGEMAKER_MODEL_SERVER_WORKERS": "3",
+                "SAGEMAKER_MODEL_SERVER_TIMEOUT": "17"}  # fmt: skip
+    options = [arg for key, value in settings.items() for arg in ("-e", f"{key}={value}")]
+    with serving(trained["image"], trained["model"], *options, inside=9090) as server:
+        assert server.ping() == (200, b"{}")
+        processes = run(["docker", "top", server.name, "-eo", "pid,args"]).stdout
+        logs = server.logs()
+    assert "serve: port 9090, 3 workers of 4 threads" in logs
+    assert "Listening at: http://0.0.0.0:9090" in logs
+    assert len(re.findall(r"Booting worker with pid", logs)) == 3, logs[-3000:]
+    assert "--timeout 17 --graceful-timeout 17" in processes, processes
+
+
+def test_a_bad_setting_stops_serve_with_one_line(trained):
+    done = run(["docker", "run", "--rm", "-e", "SAGEMAKER_MODEL_SERVER_WORKERS=many",
+                trained["image"], "serve"], check=False, timeout=120)  # fmt: skip
+    assert done.returncode == 1
+    assert done.stdout.strip() == (
+        "error: SAGEMAKER_MODEL_SERVER_WORKERS='many' is not a whole number >= 1; "
+        "set it to one, or unset it"
+    )
+
+
 def test_16_clients_get_512_answers_with_no_error_or_dropped_connection(server, trained):
     body = as_json(trained["x"][:1])
     result = load(server.port, body, {"Content-Type": JSON}, clients=16, requests=512)
