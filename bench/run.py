@@ -14,6 +14,8 @@ run, on the same engines the end-to-end tests use (Docker, a base image, a moto 
   submitting a remote job          vs one raw boto3 CreateTrainingJob     reported
   image size                       vs a naive single-stage build          target <= 0.85x
   training steps/s in a container  vs train.py on this host               target >= 0.95x
+  serving over HTTP (docker run    vs the same SavedModel called          reported
+    IMAGE serve, 16 clients)          in-process, one caller
 
   python bench/run.py            the full run (three builds from scratch: about 20 minutes)
   python bench/run.py --quick    one repeat, nothing from scratch but a uv venv: proves it runs
@@ -39,7 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
-from engines import sagemaker_host  # noqa: E402
+from engines import load, sagemaker_host, serving  # noqa: E402
 from helpers import free_port  # noqa: E402
 
 PYTHON = sys.executable
@@ -485,6 +487,47 @@ def figure_steps(project: Project, scratch: Path) -> dict:
     }
 
 
+def figure_serving(project: Project, scratch: Path, quick: bool) -> dict:
+    """The newest local run's model: requests of one example from 16 clients to `docker run
+    IMAGE serve`, and the same SavedModel's signature called here in a loop."""
+    import numpy as np
+    import tensorflow as tf
+
+    requests = 200 if quick else 2000
+    model = scratch / "serve-model"
+    shutil.rmtree(model, ignore_errors=True)
+    model.mkdir()
+    sh(["tar", "-xzf", str(project.path / "outputs" / "latest" / "model.tar.gz"), "-C", str(model)])
+    with np.load(project.path / "data" / "test" / "data.npz") as data:
+        example = (data["x"][:1] / 255.0).astype("float32")
+    body = json.dumps({"instances": example.tolist()}).encode()
+    with serving(project.image(), model) as server:
+        load(server.port, body, {"Content-Type": "application/json"}, 16, 32)  # warm
+        http = load(server.port, body, {"Content-Type": "application/json"}, 16, requests)
+    if http["failures"]:
+        sys.exit(f"bench: serving failed: {http['failures'][:3]}")
+    signature = tf.saved_model.load(str(model / "1")).signatures["serving_default"]
+    calls = []
+    for _ in range(requests + 20):  # the first 20: tracing, warm-up
+        started = time.perf_counter()
+        next(iter(signature(tf.constant(example)).values())).numpy()
+        calls.append(time.perf_counter() - started)
+    calls = calls[20:]
+    served, direct = requests / http["seconds"], len(calls) / sum(calls)
+    p50, p99 = np.percentile(np.asarray(http["latencies"]) * 1000, [50, 99])
+    c50, c99 = np.percentile(np.asarray(calls) * 1000, [50, 99])
+    return {
+        "figure": f"serving over HTTP, 1 example a request, 16 clients ({requests} requests)",
+        "value": f"{served:.0f} requests/s",
+        "baseline": "the same SavedModel called in-process, one caller",
+        "baseline_value": f"{direct:.0f} calls/s",
+        "ratio": f"{served / direct:.2f}",
+        "target": "report",
+        "met": None,
+        "note": f"p50/p99 {p50:.1f}/{p99:.1f} ms; in-process {c50:.2f}/{c99:.2f} ms",
+    }
+
+
 def machine() -> str:
     cpu = next(
         (
@@ -543,6 +586,7 @@ def main(argv=None) -> int:
             figure_remote_submit(project, repeats, scratch),
             figure_image_size(project, args.quick),
             figure_steps(project, scratch),
+            figure_serving(project, scratch, args.quick),
             figure_cold_build(project, args.quick),
             figure_first_venv(project, scratch, args.quick),
         ]

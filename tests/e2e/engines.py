@@ -1,6 +1,8 @@
 """Running what a user runs, for the end-to-end tests: commands, make targets, timings."""
 
 import base64
+import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -201,3 +203,102 @@ def sagemaker_host(root: Path, data: Path, hyperparameters: dict, code: Path | N
     if code is not None:
         folders["code"] = code
     return [arg for name, path in folders.items() for arg in ("-v", f"{path}:/opt/ml/{name}")]
+
+
+# ---- serving: `docker run IMAGE serve`, and HTTP clients of it (tests and bench) ----
+
+
+def http_call(port: int, method: str, path: str, body=None, headers=None, timeout: float = 120):
+    """(status, Content-Type, body) of one request to 127.0.0.1:port, on its own connection."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, path, body, headers or {})
+        answer = connection.getresponse()
+        return answer.status, answer.getheader("Content-Type"), answer.read()
+    finally:
+        connection.close()
+
+
+@dataclass
+class Server:
+    name: str  # the container's
+    port: int  # on 127.0.0.1
+
+    def ping(self) -> tuple[int, bytes]:
+        status, _, body = http_call(self.port, "GET", "/ping", timeout=10)
+        return status, body
+
+    def invoke(self, body: bytes, content_type: str, accept: str | None = None):
+        headers = {"Content-Type": content_type, **({"Accept": accept} if accept else {})}
+        return http_call(self.port, "POST", "/invocations", body, headers)
+
+    def logs(self) -> str:
+        return run(["docker", "logs", self.name], check=False).stdout
+
+
+@contextlib.contextmanager
+def serving(image: str, model: Path, *options: str, inside: int = 8080, boot_seconds: float = 240):
+    """`docker run IMAGE serve` as SageMaker starts it, `model` at /opt/ml/model, its port
+    (`inside`) published on 127.0.0.1; yields once /ping answers (whatever it says)."""
+    from helpers import free_port
+
+    server = Server(f"serve-e2e-{free_port()}", free_port())
+    publish, mount = f"127.0.0.1:{server.port}:{inside}", f"{model}:/opt/ml/model:ro"
+    run(["docker", "run", "-d", "--name", server.name, "-p", publish, "-v", mount, *options,
+         image, "serve"])  # fmt: skip
+    try:
+        deadline = time.monotonic() + boot_seconds
+        while True:
+            try:
+                server.ping()
+                break
+            except OSError:
+                if (
+                    time.monotonic() > deadline
+                    or "true"
+                    not in run(
+                        ["docker", "inspect", "-f", "{{.State.Running}}", server.name], check=False
+                    ).stdout
+                ):
+                    pytest.fail(f"serve did not answer /ping:\n{server.logs()[-3000:]}")
+                time.sleep(0.5)
+        yield server
+    finally:
+        run(["docker", "rm", "-f", server.name], check=False)
+
+
+def load(port: int, body: bytes, headers: dict, clients: int, requests: int) -> dict:
+    """`requests` POSTs to /invocations from `clients` threads, each over its own kept-alive
+    connection: their latencies (s), the failures (an exception or a status other than 200,
+    with what it was) and the wall time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def client(count: int) -> tuple[list[float], list[str]]:
+        latencies, failures = [], []
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        for _ in range(count):
+            started = time.perf_counter()
+            try:
+                connection.request("POST", "/invocations", body, headers)
+                answer = connection.getresponse()
+                answer.read()
+                if answer.status != 200:
+                    failures.append(f"status {answer.status}")
+            except (OSError, http.client.HTTPException) as error:  # a dropped connection
+                failures.append(repr(error))
+                connection.close()
+            latencies.append(time.perf_counter() - started)
+        connection.close()
+        return latencies, failures
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        shares = [requests // clients + (i < requests % clients) for i in range(clients)]
+        results = list(pool.map(client, shares))
+    seconds = time.perf_counter() - started
+    latencies = [s for done, _ in results for s in done]
+    return {
+        "latencies": latencies,
+        "failures": [x for _, failed in results for x in failed],
+        "seconds": seconds,
+    }
