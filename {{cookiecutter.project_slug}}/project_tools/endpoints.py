@@ -49,17 +49,8 @@ model_s3 = checked(lambda t: re.fullmatch(r"s3://[^/]+/.+\.tar\.gz", t) is not N
                    "the S3 URI of a model.tar.gz (s3://bucket/.../model.tar.gz)")  # fmt: skip
 
 
-class Parser(SettingsParser):
-    def error(self, message: str):
-        """One line naming the setting (argument --serve-instance-count: ... -> SERVE_...)."""
-        flag = re.match(r"argument (--[\w-]+)[^:]*: (.*)", message)
-        if flag:
-            message = f"{flag[1].lstrip('-').upper().replace('-', '_')}: {flag[2]}"
-        self.exit(2, f"error: {message}\n")
-
-
 def settings(argv=None):
-    p = Parser(__doc__.split("\n\n")[0])
+    p = SettingsParser(__doc__.split("\n\n")[0])
     p.add_argument("command", choices=["deploy", "undeploy", "list"])
     p.setting("--image", "deploy: the pushed image (train-remote's)")
     p.setting("--serving-image", "deploy: which container serves", one_of("ours", "tensorflow"))

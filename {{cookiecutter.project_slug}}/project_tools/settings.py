@@ -4,6 +4,7 @@ the Makefile and one `setting()` line where it is used."""
 
 import argparse
 import os
+import re
 
 
 def checked(test, what: str, convert=str):
@@ -44,3 +45,11 @@ class SettingsParser(argparse.ArgumentParser):
             help += f": {'|'.join(type.choices)}"
         help += f" [{name}={value}]" if value else f" [{name}]"
         self.add_argument(flag, type=type, default=value, help=help)
+
+    def error(self, message: str):
+        """One line naming the setting (argument --instance-count: ... -> INSTANCE_COUNT: ...),
+        not argparse's usage block: the user set the Makefile variable, not the option."""
+        flag = re.match(r"argument (--[\w-]+)[^:]*: (.*)", message)
+        if flag:
+            message = f"{flag[1].lstrip('-').upper().replace('-', '_')}: {flag[2]}"
+        self.exit(2, f"error: {message}\n")
