@@ -34,8 +34,10 @@ def trained(project):
     model = folder / "extracted"
     with tarfile.open(folder / "model.tar.gz") as archive:
         archive.extractall(model, filter="data")
-    with np.load(project["path"] / "data" / "test" / "data.npz") as data:
-        x, y = (data["x"] / 255.0).astype("float32"), data["y"]
+    # every file of the channel, as train.py reads it (test_scale_out leaves it in shards)
+    shards = [np.load(f) for f in sorted((project["path"] / "data" / "test").glob("*.npz"))]
+    x = (np.concatenate([s["x"] for s in shards]) / 255.0).astype("float32")
+    y = np.concatenate([s["y"] for s in shards])
     image = image_of(project["path"], project["env"], project["settings"])
     return {"model": model, "accuracy": accuracy, "x": x, "y": y, "image": image}
 

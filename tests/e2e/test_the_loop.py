@@ -116,6 +116,8 @@ def test_the_build_context_holds_only_what_the_image_needs(loop):
         "code/job_contract.py",
         "code/sagemaker_runtime.py",
         "code/train.py",
+        "container/serve",
+        "container/serving.py",
         "container/train",
         "requirements-gpu.txt",
         "requirements-uv.txt",
