@@ -3,6 +3,7 @@
 run's virtualenv (VENV=)."""
 
 import os
+import sys
 from pathlib import Path
 
 from engines import Stopwatch, bake, make, run
@@ -34,8 +35,29 @@ def test_make_venv_makes_a_working_virtualenv_from_nothing_and_a_second_run_does
     prefix = run([str(venv / "bin" / "python"), "-c", code], env=env).stdout.split()[-1]
     assert Path(prefix) == venv.absolute()  # its own packages, not another environment's
     assert run([str(venv / "bin" / "aws"), "--version"], env=env).stdout.startswith("aws-cli/")
+    # uv made it, with uv brought by this machine's pip: no pip of its own (ensurepip's 4 s)
+    assert not (venv / "bin" / "pip").exists()
 
     before = snapshot(venv)
     again = make(project, "venv", env=env, timeout=600)
     assert again.stdout.strip() == "make: Nothing to be done for 'venv'."
     assert snapshot(venv) == before  # nothing installed, removed or rewritten
+
+
+def test_make_venv_brings_uv_by_the_venvs_own_pip_when_the_python_that_makes_it_has_none(
+    tmp_path,
+):
+    bake_env = environment_without_aws(tmp_path / "aws", HOME=str(tmp_path / "home"))
+    bake(tmp_path, bake_env, aws_checks="skip")
+    project = tmp_path / "mnist_on_sagemaker"
+    python = tmp_path / "python-without-pip"  # as Debian's python3 without python3-pip
+    run([sys.executable, "-m", "venv", "--without-pip", str(python)])
+    env = environment_without_aws(tmp_path / "aws", HOME=os.environ["HOME"])
+    env["PATH"] = os.pathsep.join(  # no uv of ours: the project brings its own
+        d for d in env["PATH"].split(os.pathsep) if not Path(d, "uv").exists()
+    )
+    make(project, "venv", env=env, timeout=2400, PYTHON=python / "bin" / "python")
+    venv = project / ".venv"
+    assert run([str(venv / "bin" / "uv"), "--version"], env=env).stdout.startswith("uv 0.13.9")
+    assert run([str(venv / "bin" / "python"), "-m", "pip", "--version"], env=env).returncode == 0
+    assert run([str(venv / "bin" / "python"), "-c", "import sagemaker"], env=env).returncode == 0
