@@ -60,7 +60,7 @@ def main() -> int:
     sys.path.insert(0, found)
     from sm_template.pre_gen import run
 
-    return run(answers)
+    return run(answers, found)
 
 
 if __name__ == "__main__":

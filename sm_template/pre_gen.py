@@ -1,15 +1,18 @@
 """What the pre-generation hook does: check the answers, then (aws_checks=strict) AWS."""
 
 import os
+from pathlib import Path
 
 from sm_template.aws_checks import check_against_aws
 from sm_template.messages import note, report
 from sm_template.replay import replay_hint
+from sm_template.tools_pin import write as write_tools_pin
 from sm_template.validation import validate
 
 
-def run(answers: dict) -> int:
-    """Check everything, print what is wrong, and return the hook's exit status."""
+def run(answers: dict, template_dir: str | None = None) -> int:
+    """Check everything, print what is wrong, and return the hook's exit status; when all is
+    well, pin the template's tools in the project (the working directory)."""
     errors, warnings = validate(answers)
     # AWS is asked only about answers that make sense, so its errors are about AWS itself.
     # SM_TEMPLATE_AWS_CHECKS=skip overrides a saved aws_checks=strict: `make update` (cruft)
@@ -28,6 +31,8 @@ def run(answers: dict) -> int:
         )
         errors = check_against_aws(answers)
     report(errors, warnings, _replay_hint(answers, errors) if errors else None)
+    if not errors and template_dir:
+        write_tools_pin(answers, Path(template_dir), Path.cwd())
     return 1 if errors else 0
 
 

@@ -1,13 +1,15 @@
-"""Plumbing: one AWS session and one error policy for every command of this project. Its
-clients connect within 5 s, wait 60 s at most for an answer and make 3 attempts (botocore's
-standard mode); explain() says in one line what went wrong and what to do."""
+"""One AWS session and one error policy for every command: its clients connect within 5 s,
+wait 60 s at most for an answer and make 3 attempts (botocore's standard mode: the only
+retries); explain() says in one line what went wrong and what to do. Also the one progress
+line, the one name generator and the one tagging policy of everything the tools create."""
 
 import os
+import secrets
 import shlex
-import shutil
-import subprocess
 import sys
-from pathlib import Path
+import time
+
+from smt.errors import Failure
 
 CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, MAX_ATTEMPTS = 5, 60, 3
 CLI_TIMEOUTS = [f"--cli-connect-timeout={CONNECT_TIMEOUT_SECONDS}", "--cli-read-timeout=60"]
@@ -31,10 +33,6 @@ ADVICE = [  # (AWS's error codes, or botocore's class names; what to say)
 ]  # fmt: skip
 
 
-class Refused(Exception):
-    """A check of ours failed before AWS was asked to do anything; the message says why."""
-
-
 def session(region: str | None = None):
     import boto3  # here: commands that need no AWS start faster
     import botocore.config
@@ -56,9 +54,17 @@ def error_code(error: Exception) -> str:
     return answer.get("Code") or type(error).__name__
 
 
+def is_aws_error(error: Exception) -> bool:
+    """An answer of AWS's, or botocore's word that there was none: explain() says it."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    known = {code for codes, _ in ADVICE for code in codes}
+    return isinstance(error, (BotoCoreError, ClientError)) or type(error).__name__ in known
+
+
 def explain(error: Exception) -> str:
     """One line: what went wrong with AWS, and what to do about it."""
-    if isinstance(error, Refused):
+    if isinstance(error, Failure):
         return str(error)
     why = str(error).split("\n\n")[0]  # not the SDK's remedies in Python after a blank line
     code, message = error_code(error), " ".join(why.split())  # HTML pages too
@@ -85,29 +91,7 @@ def require_image(boto_session, image: str) -> None:
     try:
         ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
     except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException):
-        raise Refused(f"the image {image} is not in ECR; push it first: make push") from None
-
-
-def s3_channels(boto_session, names, args) -> list:
-    """The channels on S3: DATA_DIR synced to S3_OUTPUT_PATH/data (stale files deleted: a job
-    would read them too), or DATA_S3's; a channel with no objects is left out."""
-    from sagemaker.core.training.configs import InputData, S3DataSource
-
-    data_s3, aws_cli = args.data_s3 or f"{args.s3_output_path}/data", shutil.which("aws")
-    sync = [aws_cli or str(Path(sys.executable).parent / "aws"), "s3", "sync", "--delete"]
-    for name in [] if args.data_s3 else names:
-        folder, uri = args.data_dir / name, f"{data_s3}/{name}/"
-        command = [*sync, "--region", args.aws_region, *CLI_TIMEOUTS, str(folder), uri]
-        if folder.is_dir() and subprocess.run(command).returncode != 0:
-            raise Refused(f"uploading {folder} to {uri} failed (the aws CLI said why above)")
-    s3, channels = boto_session.client("s3"), []
-    for name in names:
-        bucket, _, prefix = f"{data_s3}/{name}/".removeprefix("s3://").partition("/")
-        if s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1).get("KeyCount"):
-            source = S3DataSource(s3_data_type="S3Prefix", s3_uri=f"s3://{bucket}/{prefix}",
-                                  s3_data_distribution_type=args.data_distribution)  # fmt: skip
-            channels.append(InputData(channel_name=name, data_source=source))
-    return channels
+        raise Failure(f"the image {image} is not in ECR; push it first: make push") from None
 
 
 def api_maximum(shape: str, service: str = "sagemaker") -> int:
@@ -116,3 +100,40 @@ def api_maximum(shape: str, service: str = "sagemaker") -> int:
 
     model = botocore.session.get_session().get_service_model(service)
     return model.shape_for(shape).metadata["max"]
+
+
+class Progress:
+    """One line, redrawn in place on a terminal; elsewhere a line each time it changes."""
+
+    def __init__(self, stream=None):
+        self.stream, self.shown = stream or sys.stdout, None
+        self.tty = self.stream.isatty()
+
+    def show(self, line: str) -> None:
+        if line != self.shown:
+            end = "" if self.tty else "\n"
+            print(f"\r{line}\x1b[K" if self.tty else line, end=end, file=self.stream, flush=True)
+            self.shown = line
+
+    def end(self) -> None:
+        if self.tty and self.shown is not None:
+            print(file=self.stream, flush=True)
+
+
+def unique_name(base: str, max_length: int = 63) -> str:
+    """A name SageMaker accepts (letters, digits, hyphens) that no other job or endpoint
+    of this project has: base-<6 random hex>-<seconds timestamp>, base cut to fit."""
+    suffix = f"-{secrets.token_hex(3)}-{time.strftime('%y%m%d%H%M%S')}"
+    cleaned = "".join(c if c.isalnum() else "-" for c in base).strip("-") or "job"
+    return cleaned[: max_length - len(suffix)].rstrip("-") + suffix
+
+
+def tags(settings, **extra: str) -> list[dict]:
+    """The tags of everything the tools create: ProjectName (how make endpoints and deploy
+    find this project's resources), the git commit and dirty flag, and `extra`."""
+    from smt.project import git_state
+
+    state = git_state()
+    values = {"ProjectName": settings.project_name, "GitCommit": state["commit"],
+              "GitDirty": state["dirty"], **extra}  # fmt: skip
+    return [{"Key": key, "Value": str(value)} for key, value in values.items()]
