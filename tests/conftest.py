@@ -41,6 +41,9 @@ def no_aws_setup_of_the_developer(tmp_path_factory):
             patch.setenv(key, value)
         for key in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"):  # under `make test`:
             patch.delenv(key, raising=False)  # a test's make is a user's, not a sub-make
+        # The tools of this checkout, in every process a test starts (a baked project's smt):
+        # the virtualenv's editable install may point at another work tree of the repository.
+        patch.setenv("PYTHONPATH", str(TEMPLATE_DIR / "tools"))
         yield
 
 

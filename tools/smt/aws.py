@@ -6,8 +6,11 @@ line, the one name generator and the one tagging policy of everything the tools 
 import os
 import secrets
 import shlex
+import shutil
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 from smt.errors import Failure
 
@@ -94,6 +97,18 @@ def require_image(boto_session, image: str) -> None:
         raise Failure(f"the image {image} is not in ECR; push it first: make push") from None
 
 
+def cli(*args: str, region: str, doing: str, capture: bool = False) -> str:
+    """The aws CLI (yours, else the virtualenv's) with this module's timeouts; a failure is a
+    Failure naming what it was doing, and why (the CLI's last words)."""
+    aws = shutil.which("aws") or str(Path(sys.executable).parent / "aws")
+    done = subprocess.run([aws, *args, "--region", region, *CLI_TIMEOUTS], text=True,
+                          capture_output=capture)  # fmt: skip
+    if done.returncode != 0:
+        why = " ".join(done.stderr.split())[-300:] if capture else "the aws CLI said why above"
+        raise Failure(f"{doing} failed ({why})")
+    return done.stdout or ""
+
+
 def api_maximum(shape: str, service: str = "sagemaker") -> int:
     """A limit as botocore's API model states it, so checks follow the service, not a copy."""
     import botocore.session
@@ -120,10 +135,11 @@ class Progress:
             print(file=self.stream, flush=True)
 
 
-def unique_name(base: str, max_length: int = 63) -> str:
-    """A name SageMaker accepts (letters, digits, hyphens) that no other job or endpoint
-    of this project has: base-<6 random hex>-<seconds timestamp>, base cut to fit."""
-    suffix = f"-{secrets.token_hex(3)}-{time.strftime('%y%m%d%H%M%S')}"
+def unique_name(base: str, max_length: int = 63, stamp: bool = True) -> str:
+    """A name SageMaker accepts (letters, digits, hyphens) that no other job or endpoint of
+    this project has: base-<6 random hex>-<timestamp>, the base cut to fit. stamp=False for
+    the SDK's base_job_name, to which the SDK adds its own timestamp (to seconds only)."""
+    suffix = f"-{secrets.token_hex(3)}" + (f"-{time.strftime('%y%m%d%H%M%S')}" * stamp)
     cleaned = "".join(c if c.isalnum() else "-" for c in base).strip("-") or "job"
     return cleaned[: max_length - len(suffix)].rstrip("-") + suffix
 

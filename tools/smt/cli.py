@@ -78,6 +78,8 @@ def run(command: str, given: dict) -> int:
         hyperparameters = () if command in ("help", "print") else project.contract().HYPERPARAMETERS
         settings.check_overrides(command, names, hyperparameters)
     values = settings.derive(settings.load(command, project_dir, given))
+    # No telemetry unless the user chose an SDK config of their own: local runs stay offline.
+    os.environ.setdefault("SAGEMAKER_USER_CONFIG_OVERRIDE", str(project_dir / "sagemaker.yaml"))
     module, function = COMMANDS[command][0].split(":")
     return getattr(importlib.import_module(f"smt.{module}"), function)(values)
 

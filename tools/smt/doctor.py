@@ -9,8 +9,8 @@ import shutil
 import subprocess
 import sys
 
-from project_tools import aws
-from project_tools.settings import SettingsParser
+from smt import aws
+from smt.settings import SettingsParser
 
 SAGEMAKER_PLATFORM = "linux/amd64"  # the training instances': an arm64 image does not start
 SAGEMAKER = "sagemaker.amazonaws.com"

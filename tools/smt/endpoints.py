@@ -28,10 +28,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from project_tools import aws
-from project_tools.job_settings import unique_base
-from project_tools.settings import SettingsParser, checked, instance_type, one_of, switch
-from project_tools.settings import whole_number as count
+from smt import aws
+from smt.job_settings import unique_base
+from smt.settings import SettingsParser, checked, instance_type, one_of, switch
+from smt.settings import whole_number as count
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 VARIANT, MAX_CONCURRENCY = "AllTraffic", 5  # serverless: requests served at once

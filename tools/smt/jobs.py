@@ -5,8 +5,8 @@ import sys
 import time
 from contextlib import suppress
 
-from project_tools import aws
-from project_tools.settings import SettingsParser
+from smt import aws
+from smt.settings import SettingsParser
 
 # boto3 clients, not the SDK's TrainingJob: it imports in over 1 s, wait(logs=True) misses lines
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"  # a stream <job>/algo-<n>-<epoch seconds> per host

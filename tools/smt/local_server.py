@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from project_tools.settings import SettingsParser, whole_number
+from smt.settings import SettingsParser, whole_number
 
 BOOT_SECONDS = 180  # each worker imports TensorFlow and loads the model
 MODEL_HELP = "MODEL=<model.tar.gz, a folder holding 1/, or a run in outputs/>"

@@ -4,14 +4,14 @@ run outputs/NAME, else of the SageMaker job NAME; and a chart of a local run's m
 import sys
 from pathlib import Path
 
-from project_tools import aws, contract, jobs
-from project_tools.settings import SettingsParser
+from smt import aws, jobs, project
+from smt.settings import SettingsParser
 
 
 def local_series(log: Path) -> dict[str, list[tuple[int, float]]]:
     series, epoch = {}, 0
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
-        if parsed := contract.runtime().parse_metric_line(line):
+        if parsed := project.runtime().parse_metric_line(line):
             name, value, epoch = *parsed[:2], parsed[2] or epoch  # no epoch (test:*): the last
             series.setdefault(name, []).append((epoch, value))
     return series

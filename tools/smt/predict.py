@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from project_tools import aws
-from project_tools.settings import SettingsParser, whole_number
+from smt import aws
+from smt.settings import SettingsParser, whole_number
 
 JSON = "application/json"
 SHOWN = 5  # predictions printed

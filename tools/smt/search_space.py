@@ -6,7 +6,8 @@ import math
 import random
 from typing import NamedTuple
 
-from project_tools.contract import declarations, runtime
+from smt.project import contract as declarations
+from smt.project import runtime
 
 SCALES = ("linear", "log")
 DIRECTIONS = ("maximize", "minimize")

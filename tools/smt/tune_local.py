@@ -16,10 +16,10 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from project_tools import search_space, tuning_report
-from project_tools.contract import runtime
-from project_tools.local_run import point_latest
-from project_tools.settings import SettingsParser
+from smt import search_space, tuning_report
+from smt.project import runtime
+from smt.local_run import point_latest
+from smt.settings import SettingsParser
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 

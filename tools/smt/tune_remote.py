@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from project_tools import aws, jobs, search_space, tuning_report
-from project_tools.contract import runtime
-from project_tools.settings import SettingsParser, one_of, switch, whole_number
+from smt import aws, jobs, search_space, tuning_report
+from smt.project import runtime
+from smt.settings import SettingsParser, one_of, switch, whole_number
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 STRATEGIES, EARLY_STOPPING = ("Bayesian", "Random", "Hyperband"), ("Off", "Auto")
