@@ -46,7 +46,8 @@ def parser() -> argparse.ArgumentParser:
         for setting in settings.for_command(name):
             command.add_argument(setting.option, dest=setting.name, metavar=setting.name,
                                  help=setting.help)  # fmt: skip
-    commands.add_parser("help", help="the commands and every setting")
+    listing = commands.add_parser("help", help="the commands and every setting")
+    listing.add_argument("--markdown", action="store_true", help="the settings as a table")
     value = commands.add_parser("print", help="a setting's value in force")
     value.add_argument("name", choices=sorted(settings.BY_NAME))
     value.add_argument("--for", dest="for_command", default=None)
@@ -63,8 +64,7 @@ def show_help() -> int:
 
 
 def print_setting(name: str, command: str | None) -> int:
-    """`make print-NAME`: the value a command gets (the first command that reads it)."""
-    command = command or settings.BY_NAME[name].commands[0].rstrip("!")
+    """`make print-NAME`: its value in force (for one command: --for COMMAND)."""
     values = settings.derive(settings.load(command, project.root()))
     value = getattr(values, name.lower(), None)
     print("" if value is None else value)
@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.command == "help":
+            if args.markdown:
+                return print("\n".join(settings.help_lines(markdown=True))) or 0
             return show_help()
         if args.command == "print":
             return print_setting(args.name, args.for_command)
