@@ -110,11 +110,10 @@ IMAGE_MANIFEST = {
 
 
 def make_setting(project: Path, name: str, **settings: str) -> str:
-    """A setting's value as the project's Makefile computes it (make print-NAME), with
+    """A setting's value in force in the project (make print-NAME, with this run's tools), with
     the other settings given on make's command line."""
     done = subprocess.run(
-        ["make", "-s", "--no-print-directory", f"print-{name}"]
-        + [f"{key}={value}" for key, value in settings.items()],
+        [*make_command(f"print-{name}", ".installed-tools", **settings), "-s"],
         cwd=project,
         capture_output=True,
         text=True,
@@ -124,7 +123,7 @@ def make_setting(project: Path, name: str, **settings: str) -> str:
 
 
 def project_module(project: Path, relative_path: str):
-    """A module of a baked project (project_tools/aws.py...), loaded from its file."""
+    """A module of a baked project (code/sagemaker_runtime.py...), loaded from its file."""
     path = project / relative_path
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)

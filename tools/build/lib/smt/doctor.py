@@ -1,0 +1,222 @@
+"""Plumbing, make doctor: one OK / WARN / FAIL line per check of what would make a job fail,
+each FAIL with the command that fixes it; exit 1 on any FAIL. Docker is checked without AWS."""
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+
+from smt import aws
+from smt.settings import SettingsParser
+
+SAGEMAKER_PLATFORM = "linux/amd64"  # the training instances': an arm64 image does not start
+SAGEMAKER = "sagemaker.amazonaws.com"
+INDEX_MEDIA_TYPES = ("docker.distribution.manifest.list.v2+json", "oci.image.index.v1+json")
+SKIPPED = "not checked: "
+ROLE_ARN = re.compile(r"arn:(aws[a-z-]*):iam::(\d{12}):role(/(?:[^/]+/)*)([^/]+)")
+
+
+def run(*command: str) -> subprocess.CompletedProcess:  # not installed or 20 s: "no answer"
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return subprocess.CompletedProcess(command, 1, "", "no answer")
+
+
+def docker(args) -> tuple[tuple, dict]:  # the check, and details for the other Docker checks
+    if shutil.which("docker") is None:
+        return ("FAIL", "docker is not installed", "https://docs.docker.com/get-docker/"), {}
+    info = run("docker", "info", "--format", "{{json .}}")
+    if info.returncode != 0:
+        why = (info.stderr.strip().splitlines() or ["no answer"])[-1]
+        start = "start Docker Desktop, or: sudo systemctl start docker"
+        return ("FAIL", f"the Docker daemon does not answer ({why})", start), {}
+    details = json.loads(info.stdout)
+    where = details.get("OperatingSystem", "?")
+    return ("OK", f"daemon {details.get('ServerVersion', '?')} answers ({where})"), details
+
+
+def compose(args, details: dict) -> tuple:
+    """As the SDK's local mode chooses: `docker compose` v2 or later, else `docker-compose`."""
+    plugin = re.search(r"version\s+v?(\d+)(\S*)", run("docker", "compose", "version").stdout)
+    if plugin and int(plugin[1]) >= 2:
+        return "OK", f"docker compose v{plugin[1]}{plugin[2]} (plugin)"
+    if shutil.which("docker-compose"):
+        version = run("docker-compose", "version", "--short").stdout.strip() or "?"
+        return "OK", f"docker-compose {version} (standalone)"
+    fix = "install the compose plugin (Debian/Ubuntu: sudo apt-get install docker-compose-plugin)"
+    return "FAIL", "no Docker Compose: local mode runs its containers with it", fix
+
+
+def architecture(args, details: dict) -> tuple:
+    machine, platform = details.get("Architecture", "?"), args.platform
+    if platform != SAGEMAKER_PLATFORM:
+        detail = f"PLATFORM={platform}, but SageMaker training instances run {SAGEMAKER_PLATFORM}"
+        return "FAIL", detail, f"make build PLATFORM={SAGEMAKER_PLATFORM}"
+    if machine in ("x86_64", "amd64"):
+        return "OK", f"{machine}: images are built for {platform} natively"
+    return "WARN", f"{machine}: make build emulates {platform} (slower builds and local runs)"
+
+
+def disk(args, details: dict) -> tuple:
+    """Where Docker keeps images, or this folder's disk when that is root's or in a VM."""
+    folder = details.get("DockerRootDir") or "?"
+    visible = os.path.isdir(folder)
+    free_gb = shutil.disk_usage(folder if visible else ".").free / 1e9
+    where = folder if visible else "this folder (Docker's own folder is not visible from here)"
+    needs = f"a build needs about {args.min_free_gb:g} GB"
+    if free_gb >= args.min_free_gb:
+        return "OK", f"{free_gb:.1f} GB free in {where} ({needs})"
+    prune = "docker system prune (removes stopped containers, unused images and build cache)"
+    return "FAIL", f"{free_gb:.1f} GB free in {where}; {needs}", prune
+
+
+def credentials(args) -> tuple[tuple, object]:  # the check, and a session or why to skip
+    account = args.aws_account_id
+    try:
+        session = aws.session(args.aws_region)  # in the try: a wrong AWS_PROFILE fails here
+        caller = session.client("sts").get_caller_identity()
+    except Exception as error:  # aws.explain says "what went wrong[; run what fixes it]"
+        detail, fix = [*aws.explain(error).rsplit("; ", 1), "retry, or ask the aws CLI"][:2]
+        unanswered = aws.error_code(error) in aws.UNREACHABLE
+        skip = "AWS does not answer" if unanswered else "no usable credentials"
+        return ("FAIL", detail, fix.removeprefix("run ")), skip
+    if caller["Account"] == account:
+        return ("OK", f"{caller['Arn']} in account {account}"), session
+    other = f"the credentials are for account {caller['Account']}, the project's is {account}"
+    fix = f"export AWS_PROFILE=<your profile for account {account}>"
+    return ("FAIL", other, fix), "no usable credentials"
+
+
+def ecr_repository(args, ecr) -> tuple:
+    repository, region = args.ecr_repository, args.aws_region
+    try:
+        ecr.describe_repositories(repositoryNames=[repository])
+    except ecr.exceptions.RepositoryNotFoundException:  # the fix creates it as the hook does
+        fix = aws.create_repository_command(repository, region)
+        return "FAIL", f"{repository} does not exist in {region}", fix
+    return "OK", f"{repository} exists in {region}"
+
+
+def ecr_image(args, ecr) -> tuple:
+    image, tag = f"{args.ecr_repository}:{args.image_tag}", {"imageTag": args.image_tag}
+    try:
+        found = ecr.describe_images(repositoryName=args.ecr_repository, imageIds=[tag])
+    except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException):
+        return "FAIL", f"{image} is not in ECR (train-remote runs it)", "make push"
+    media_type = found["imageDetails"][0].get("imageManifestMediaType", "")
+    if not media_type.endswith(INDEX_MEDIA_TYPES):  # an index: BuildKit's, with attestations
+        return "OK", f"{image} is in ECR"
+    index = f"{image} is a multi-platform index ({media_type}); SageMaker needs a single image"
+    return "FAIL", index, "make build push (builds with --provenance=false on BuildKit)"
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def trusts_sagemaker(statement: dict) -> bool:
+    principal = statement.get("Principal", {})  # "*" is anyone, SageMaker included
+    services = principal.get("Service", []) if isinstance(principal, dict) else principal
+    actions = {"sts:AssumeRole", "sts:*", "*"} & set(as_list(statement.get("Action", [])))
+    allowed = statement.get("Effect") == "Allow" and actions
+    return bool(allowed and {SAGEMAKER, "*"} & set(as_list(services)))
+
+
+def role(args, iam) -> tuple:
+    role_arn, account = args.role_arn, args.aws_account_id
+    if not (parsed := ROLE_ARN.fullmatch(role_arn)):
+        fix = "set ROLE_ARN in the Makefile to arn:aws:iam::<account>:role/<name>"
+        return "FAIL", f"ROLE_ARN {role_arn} is not an IAM role ARN", fix
+    partition, role_account, path, name = parsed.groups()
+    if role_account != account:
+        return "WARN", f"{role_arn} is in account {role_account}: not checked from {account}"
+    try:
+        found = iam.get_role(RoleName=name)["Role"]  # botocore decodes its trust policy
+    except iam.exceptions.NoSuchEntityException:
+        found = None
+    if found and found["Arn"] != role_arn:  # same name, another path: the job would name no role
+        wrong = f"ROLE_ARN is {role_arn}, but the role is {found['Arn']}"
+        return "FAIL", wrong, f"set ROLE_ARN in the Makefile to {found['Arn']}"
+    statements = as_list(found["AssumeRolePolicyDocument"].get("Statement", [])) if found else []
+    if any(map(trusts_sagemaker, statements)):
+        return "OK", f"{name} exists and trusts {SAGEMAKER}"
+    allow = {"Effect": "Allow", "Principal": {"Service": SAGEMAKER}, "Action": "sts:AssumeRole"}
+    policy = {"Version": "2012-10-17", "Statement": [*statements, allow]}  # others stay trusted
+    trust = shlex.quote(json.dumps(policy, separators=(",", ":")))
+    if found:
+        fix = f"aws iam update-assume-role-policy --role-name {name} --policy-document {trust}"
+        return "FAIL", f"{name} does not trust {SAGEMAKER}, so jobs cannot assume it", fix
+    create = f"aws iam create-role --role-name {name} --path {path} --assume-role-policy-document"
+    managed = f"arn:{partition}:iam::aws:policy/AmazonSageMakerFullAccess"
+    attach = f"aws iam attach-role-policy --role-name {name} --policy-arn {managed}"
+    return "FAIL", f"{name} does not exist in account {account}", f"{create} {trust} && {attach}"
+
+
+def s3_output(args, s3) -> tuple:
+    bucket, region = args.s3_output_path.removeprefix("s3://").split("/", 1)[0], args.aws_region
+    try:  # ExpectedBucketOwner: a bucket of another account that lets you list it fails too
+        answer = s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=args.aws_account_id)
+    except Exception as error:
+        code = aws.error_code(error)
+        if code in ("404", "NoSuchBucket"):
+            mb = f"aws s3 mb s3://{bucket} --region {region}"
+            return "FAIL", f"bucket {bucket} does not exist", mb
+        lacks = "credentials lack s3:ListBucket (the launcher uploads the data with them)"
+        why = f"bucket {bucket} is not reachable ({code}): another account's, or your {lacks}"
+        fix = "set S3_OUTPUT_PATH in the Makefile to s3://<a bucket of yours>/<prefix>"
+        return "FAIL", why, fix
+    if (bucket_region := answer.get("BucketRegion", region)) == region:
+        return "OK", f"bucket {bucket} is reachable in {region}"
+    fix = f"aws s3 mb s3://{bucket}-{region} --region {region} and use it in S3_OUTPUT_PATH"
+    return "FAIL", f"bucket {bucket} is in {bucket_region}; SageMaker needs one in {region}", fix
+
+
+def checks(args):
+    """(name, (status, detail[, fix])) of each check, as it is made."""
+    daemon, details = docker(args)
+    yield "docker", daemon
+    for check in (compose, architecture, disk):
+        yield check.__name__, check(args, details) if details else ("WARN", SKIPPED + "no Docker")
+    identity, session = credentials(args)  # the session, or why the checks that need it skip
+    yield "credentials", identity
+    aws_checks = ((ecr_repository, "ecr"), (ecr_image, "ecr"), (role, "iam"), (s3_output, "s3"))
+    for check, service in aws_checks:
+        name = check.__name__.replace("_", "-")
+        try:
+            if isinstance(session, str):
+                yield name, ("WARN", SKIPPED + session)
+            else:
+                yield name, check(args, session.client(service))
+        except Exception as error:  # one line, never a traceback
+            if aws.error_code(error) not in aws.DENIED:
+                yield name, ("FAIL", aws.explain(error), "retry, or ask the aws CLI")
+            else:  # the job runs with the role's permissions, not yours: it may still work
+                denied = f"your credentials lack {service}:{error.operation_name}"
+                yield name, ("WARN", SKIPPED + denied)
+
+
+def main(argv=None) -> int:
+    parser = SettingsParser(__doc__)
+    names = "aws-account-id aws-region role-arn ecr-repository image-tag s3-output-path"
+    for name in names.split():
+        parser.setting(f"--{name}", "the Makefile's setting")
+    parser.setting("--platform", "what make build targets", default=SAGEMAKER_PLATFORM)
+    parser.setting("--min-free-gb", "fail with less free disk for Docker", type=float, default="8")
+    args = parser.parse_args(argv)
+    missing = [f"--{name.replace('_', '-')}" for name, value in vars(args).items() if value is None]
+    if missing:
+        parser.error(f"no value for {', '.join(missing)} (make doctor passes every setting)")
+    counts = dict.fromkeys(("FAIL", "WARN", "OK"), 0)
+    for name, (status, detail, *fix) in checks(args):
+        print(f"{status:<5} {name:<15} {detail}", *(f"-> fix: {c}" for c in fix), flush=True)
+        counts[status] += 1
+    print("doctor: {FAIL} FAIL, {WARN} WARN, {OK} OK".format(**counts))
+    return 1 if counts["FAIL"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

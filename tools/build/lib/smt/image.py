@@ -1,0 +1,111 @@
+"""The training image: its tag, a hash of what goes into it, so the same inputs give the
+same tag on any machine and at any commit (a README edit makes no new image)."""
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+from smt import project
+from smt.errors import Failure
+
+# What `docker build` reads (the .dockerignore lets only these through), and the settings
+# passed to it as build arguments.
+BUILD_INPUTS = ("Dockerfile", ".dockerignore", "requirements.txt", "requirements-gpu.txt",
+                "requirements-uv.txt", "code", "container")  # fmt: skip
+
+
+def build_files(project_dir: Path) -> list[Path]:
+    files = []
+    for name in BUILD_INPUTS:
+        path = project_dir / name
+        found = sorted(path.rglob("*")) if path.is_dir() else [path] * path.is_file()
+        files += [p for p in found if p.is_file() and "__pycache__" not in p.parts
+                  and p.suffix != ".pyc"]  # fmt: skip
+    return files
+
+
+def content_tag(settings) -> str:
+    """12 hex digits of the build inputs' hash, with -gpu and a platform other than
+    linux/amd64 as suffixes: each of those is another image."""
+    digest = hashlib.sha256()
+    for path in build_files(settings.project_dir):
+        digest.update(f"{path.relative_to(settings.project_dir).as_posix()}\0".encode())
+        digest.update(path.read_bytes() + b"\0")
+    digest.update(f"{settings.base_image}\0{settings.accelerator}\0{settings.platform}".encode())
+    tag = digest.hexdigest()[:12]
+    if settings.accelerator == "gpu":
+        tag += "-gpu"
+    if settings.platform != "linux/amd64":
+        tag += "-" + settings.platform.replace("/", "-")
+    return tag
+
+
+def docker(*args: str, timeout: float, doing: str, capture: bool = False, stdin=None) -> str:
+    """A docker command that must work: a Failure names what it was doing and why not."""
+    try:
+        done = subprocess.run(["docker", *args], timeout=timeout, text=True, input=stdin,
+                              capture_output=capture)  # fmt: skip
+    except FileNotFoundError:
+        raise Failure("docker not found; install Docker: https://docs.docker.com/get-docker/") from None
+    except subprocess.TimeoutExpired:
+        raise Failure(f"{doing}: docker did not finish within {timeout:g} s") from None
+    if done.returncode != 0:
+        why = " ".join((done.stderr or "").split())[-300:] if capture else "docker said why above"
+        raise Failure(f"{doing} failed ({why})")
+    return done.stdout or ""
+
+
+def exists(name: str) -> bool:
+    found = subprocess.run(["docker", "image", "inspect", name], capture_output=True, timeout=60)
+    return found.returncode == 0
+
+
+def build(settings) -> int:
+    """The image, unless this tag exists: the same build inputs make the same image."""
+    if exists(settings.image):
+        print(f"image {settings.image} is up to date (build inputs unchanged)")
+        return 0
+    print(f"building {settings.image} from {settings.base_image} for {settings.platform}")
+    requirements = "requirements-gpu.txt" if settings.accelerator == "gpu" else "requirements.txt"
+    # BuildKit (buildx) attaches provenance attestations by default: a manifest list, which
+    # SageMaker rejects. The classic builder has no such flag, and needs none.
+    help_text = docker("build", "--help", timeout=30, doing="docker build --help", capture=True)
+    provenance = ["--provenance=false"] * ("--provenance" in help_text)
+    state = project.git_state()
+    labels = [f"--label=org.opencontainers.image.revision={state['commit']}",
+              f"--label=sm-template.git-dirty={state['dirty']}"]  # fmt: skip
+    installer = os.environ.get("INSTALLER") or "uv"  # make venv's, set in the Makefile
+    docker("build", "--platform", settings.platform, *provenance, *labels,
+           "--build-arg", f"BASE_IMAGE={settings.base_image}",
+           "--build-arg", f"REQUIREMENTS={requirements}", "--build-arg", f"INSTALLER={installer}",
+           "-t", settings.image, str(settings.project_dir), timeout=3600, doing="docker build")  # fmt: skip
+    return 0
+
+
+def newest(settings) -> str:
+    """CODE_MOUNT=1: the newest image of this project will do (its code is not used)."""
+    listed = docker("images", "--format", "{{.Repository}}:{{.Tag}}", settings.ecr_repository,
+                    timeout=60, doing="docker images", capture=True).split()  # fmt: skip
+    found = [name for name in listed if not name.endswith(":<none>")]
+    if not found:
+        raise Failure(f"CODE_MOUNT=1 needs an image of {settings.ecr_repository}: make build once")
+    return found[0]
+
+
+def login(settings) -> int:
+    """docker login to ECR with `aws ecr get-login-password` (CLI v1 and v2 alike)."""
+    from smt import aws
+
+    password = aws.cli("ecr", "get-login-password", region=settings.aws_region,
+                       doing="aws ecr get-login-password", capture=True)  # fmt: skip
+    docker("login", "--username", "AWS", "--password-stdin", settings.registry, stdin=password,
+           timeout=60, doing=f"docker login {settings.registry}")  # fmt: skip
+    return 0
+
+
+def push(settings) -> int:
+    build(settings)
+    docker("tag", settings.image, settings.remote_image, timeout=60, doing="docker tag")
+    docker("push", settings.remote_image, timeout=3600, doing=f"docker push {settings.remote_image}")
+    return 0

@@ -1,0 +1,74 @@
+"""The project the CLI works in: its folder (the one holding settings.env), and the user's
+files the tools read: code/job_contract.py (what train.py accepts and prints), the image's
+sagemaker_runtime.py beside it, and run_estimator.py (the job's definition). Each is loaded
+by file path: code/ is the image's folder, not a package, and none imports anything heavy."""
+
+import importlib.util
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+from smt.errors import Failure
+from smt.settings import SETTINGS_FILE
+
+
+@cache
+def root(start: Path | None = None) -> Path:
+    """The nearest folder, from the working directory up, that holds settings.env."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / SETTINGS_FILE).is_file():
+            return folder
+    raise Failure(f"no {SETTINGS_FILE} in {here} or above: run this in a project made from "
+                  "sm-template (cookiecutter gh:org/sm-template)")  # fmt: skip
+
+
+def load_file(name: str, path: Path):
+    """The module in `path` as sys.modules[name] (once)."""
+    if name not in sys.modules:
+        if not path.is_file():
+            raise Failure(f"{path} is missing: the project's tools need it")
+        spec = importlib.util.spec_from_file_location(name, path)
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(sys.modules[name])
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return sys.modules[name]
+
+
+def runtime(project_dir: Path | None = None):
+    """code/sagemaker_runtime.py: coerce_hyperparameter, metric_definitions, NUMBER ..."""
+    code = (project_dir or root()) / "code"
+    load_file("job_contract", code / "job_contract.py")  # sagemaker_runtime imports it
+    return load_file("sagemaker_runtime", code / "sagemaker_runtime.py")
+
+
+def contract(project_dir: Path | None = None):
+    """code/job_contract.py: HYPERPARAMETERS, METRIC_NAMES, SEARCH_SPACE, OBJECTIVE."""
+    runtime(project_dir)
+    return sys.modules["job_contract"]
+
+
+def job_definition(project_dir: Path | None = None):
+    """run_estimator.py: its trainer_arguments(job) is the one function of the user's that
+    the tools call."""
+    return load_file("run_estimator", (project_dir or root()) / "run_estimator.py")
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    """git's answer, or "" outside a git work tree (or without git)."""
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd or root(), capture_output=True,
+                              text=True, timeout=20)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def git_state() -> dict[str, str]:
+    """The commit and whether the work tree has changes: labels and tags record them."""
+    commit = git("rev-parse", "--short=12", "HEAD")
+    return {"commit": commit or "none", "dirty": str(bool(commit and git("status", "--porcelain")))}

@@ -1,0 +1,259 @@
+"""The one table of settings: each has a name, a type, one default, a help text, and the
+commands that read it. The CLI's options, `make help`, the reference's settings table and
+the checks all come from TABLE; nothing else declares a setting or its default.
+
+A command's value of a setting is, first to last: its option (`smt train-remote
+--instance-count 2`), the environment (make passes `make train-remote INSTANCE_COUNT=2` so),
+the project's settings.env, the table's default."""
+
+import os
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+from smt.errors import BadSetting
+
+SETTINGS_FILE = "settings.env"
+# make's own settings, read before the tools exist (the Makefile's ?= lines): allowed on make's
+# command line, read by no command here.
+MAKE_ONLY = {"VENV", "PYTHON", "INSTALLER", "TEMPLATE"}
+
+
+def kind(test, what: str, convert=str):
+    """A type: convert(text) if test(text), else ValueError("'text' is not <what>")."""
+
+    def check(text: str):
+        if not test(text):
+            raise ValueError(f"{text!r} is not {what}")
+        return convert(text)
+
+    check.what = what
+    return check
+
+
+TEXT = kind(lambda t: True, "text")
+WHOLE = kind(lambda t: t.isdigit() and int(t) >= 1, "a whole number >= 1", int)
+NATURAL = kind(str.isdigit, "a whole number >= 0", int)
+SWITCH = kind(lambda t: t in ("0", "1"), "1 (on) or 0 (off)", lambda t: t == "1")
+SECONDS = kind(lambda t: re.fullmatch(r"\d+(\.\d*)?", t) and float(t) > 0, "a number > 0", float)
+INSTANCE = kind(lambda t: re.fullmatch(r"ml\.[a-z0-9-]+\.[a-z0-9]+", t), "an instance type (ml.*)")
+S3_URI = kind(lambda t: re.fullmatch(r"s3://[a-z0-9.-]{3,63}(/.*)?", t), "an s3://bucket/prefix URI",
+              lambda t: t.rstrip("/"))  # fmt: skip
+PATH = kind(lambda t: True, "a path", Path)
+
+
+def one_of(*choices: str):
+    return kind(lambda t: t in choices, f"one of {', '.join(choices)}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: object
+    default: str | None  # None: none, or derived from others (derive() says how)
+    commands: tuple[str, ...]  # the commands that read it; "name!": that command needs it
+    help: str
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.lower().replace("_", "-")
+
+    def required_by(self, command: str) -> bool:
+        return f"{command}!" in self.commands
+
+
+# Groups of commands that read the same settings.
+AWS = "train-remote tune tune-status tune-stop logs stop metrics deploy undeploy endpoints"
+ECR = "login push train-remote tune deploy doctor"
+IMAGE = "build push train-local tune-local serve-local train-remote tune deploy doctor"
+LOCAL, REMOTE = "train-local tune-local", "train-remote tune"
+
+
+def S(name: str, type, default: str | None, commands: str, help: str) -> Setting:
+    return Setting(name, type, default, tuple(commands.split()), help)
+
+
+TABLE = [
+    # ---- AWS: your answers to the template, in settings.env
+    S("AWS_ACCOUNT_ID", TEXT, None, ECR, "the AWS account that runs the jobs"),
+    S("AWS_REGION", TEXT, None, f"{AWS} {ECR} predict", "the region of ECR, S3 and SageMaker"),
+    S("ROLE_ARN", TEXT, None, "train-remote! tune! deploy! doctor", "the IAM role SageMaker assumes"),
+    S("ECR_REPOSITORY", TEXT, None, IMAGE, "the ECR repository of the image"),
+    S("REGISTRY", TEXT, None, ECR, "the ECR registry host (default: from account and region)"),
+    S("S3_OUTPUT_PATH", S3_URI, None, f"{REMOTE} deploy doctor",
+      "where SageMaker writes models; data/ is uploaded to S3_OUTPUT_PATH/data"),
+    S("PROJECT_NAME", TEXT, None, f"{AWS} {LOCAL}", "the ProjectName tag of everything created"),
+    S("BASE_JOB_NAME", TEXT, None, f"{AWS} {LOCAL} serve-local",
+      "names of jobs and endpoints start with this"),
+    # ---- the image
+    S("BASE_IMAGE", TEXT, None, IMAGE, "the base image of the training image"),
+    S("ACCELERATOR", one_of("cpu", "gpu"), "cpu", IMAGE,
+      "gpu: TensorFlow's CUDA libraries in the image, and local runs get the GPUs"),
+    S("PLATFORM", TEXT, "linux/amd64", IMAGE,
+      "the image's platform: SageMaker runs linux/amd64, so build for it on any host"),
+    S("IMAGE_TAG", TEXT, None, IMAGE,
+      "the image tag (default: a hash of the build inputs)"),
+    # ---- training
+    S("HPARAMS", TEXT, "", f"{LOCAL} {REMOTE}",
+      'hyperparameters, e.g. HPARAMS="epochs=2 learning-rate=0.001" (code/job_contract.py)'),
+    S("INSTANCE_TYPE", INSTANCE, "ml.m5.large", "train-remote! tune!", "the training instance type"),
+    S("INSTANCE_COUNT", WHOLE, "1", f"{LOCAL} {REMOTE}",
+      "hosts that train one model together (local mode runs them as containers here)"),
+    S("DATASET", one_of("mnist", "digits"), "mnist", "data", "mnist (downloads) or digits (offline)"),
+    S("SHARDS", WHOLE, "1", "data", "make data splits the training data into this many files"),
+    S("DATA_DIR", PATH, "data", f"data {LOCAL} {REMOTE} predict",
+      "the channels, a folder each (training, validation, test)"),
+    S("DATA_S3", S3_URI, None, REMOTE, "an S3 prefix that already holds the channels"),
+    S("DATA_DISTRIBUTION", one_of("FullyReplicated", "ShardedByS3Key"), "FullyReplicated",
+      f"{REMOTE} {LOCAL}", "several hosts: all data on each, or a share of the files each"),
+    S("INPUT_MODE", one_of("File", "FastFile", "Pipe"), "File", f"{REMOTE} {LOCAL}",
+      "how a remote job's data arrives"),
+    S("WAIT", SWITCH, "1", f"{REMOTE} deploy",
+      "0 submits the job (creates the endpoint) and returns at once"),
+    S("MAX_RUN", WHOLE, "86400", REMOTE, "a remote job stops after this many seconds"),
+    S("SPOT", SWITCH, "0", f"{REMOTE} {LOCAL}", "1: spot capacity, resuming from checkpoints"),
+    S("MAX_WAIT", WHOLE, None, f"{REMOTE} {LOCAL}",
+      "spot: give up after this many seconds, waiting included (default: 2 x MAX_RUN)"),
+    S("CHECKPOINT_S3", S3_URI, None, REMOTE,
+      "the checkpoints' S3 prefix (default with SPOT=1: S3_OUTPUT_PATH/checkpoints/<job>)"),
+    S("KEEP_ALIVE", NATURAL, None, f"train-remote {LOCAL}",
+      "keep the instances warm this many seconds after a job (a warm pool)"),
+    S("CHECKPOINT_DIR", PATH, "checkpoints", LOCAL, "checkpoints of local runs, to resume"),
+    S("CODE_MOUNT", SWITCH, "0", LOCAL, "1: code/ mounted into the newest image: no build"),
+    S("JOB", TEXT, None, "metrics logs! stop!",
+      "a run (local, else SageMaker) for metrics; a SageMaker job for logs and stop"),
+    # ---- tuning, here and on SageMaker: SEARCH_SPACE and OBJECTIVE in code/job_contract.py
+    S("MAX_JOBS", WHOLE, "4", "tune tune-local", "trainings in all, each at a point of SEARCH_SPACE"),
+    S("MAX_PARALLEL", WHOLE, "1", "tune tune-local",
+      "trainings at once (at most MAX_JOBS; tune-local: mind this machine's cores)"),
+    S("TUNE_SEED", NATURAL, "0", "tune-local", "the random search's seed: the same tries the same"),
+    S("STRATEGY", one_of("Bayesian", "Random", "Hyperband"), "Bayesian", "tune",
+      "how SageMaker picks the next trial"),
+    S("EARLY_STOPPING", one_of("Off", "Auto"), "Off", "tune",
+      "Auto: SageMaker stops trials unlikely to beat the best"),
+    S("TUNE_JOB", TEXT, None, "tune-status tune-stop deploy",
+      "a tuning job (default: the newest of this project); deploy takes its best trial"),
+    S("TUNE_POLL", SECONDS, "30", "tune", "seconds between two looks at a tuning job"),
+    # ---- trying the model
+    S("MODEL", TEXT, None, "serve-local",
+      "a model.tar.gz, a folder holding 1/, or a local run (default: outputs/latest)"),
+    S("SERVE_PORT", WHOLE, "8080", "serve-local predict", "the local server's port"),
+    S("N", WHOLE, "100", "predict", "how many examples of DATA_DIR/test to send"),
+    # ---- endpoints
+    S("MODEL_S3", TEXT, None, "deploy",
+      "the model.tar.gz to serve (default: the newest remote job's, or TUNE_JOB's best)"),
+    S("SERVING_IMAGE", one_of("ours", "tensorflow"), "ours", "deploy",
+      "ours (the pushed image's serve) or tensorflow (AWS's TensorFlow Serving image)"),
+    S("SERVE_INSTANCE_TYPE", INSTANCE, "ml.m5.large", "deploy", "the endpoint's instance type"),
+    S("SERVE_INSTANCE_COUNT", WHOLE, "1", "deploy", "instances behind the endpoint"),
+    S("SERVERLESS_MEMORY", TEXT, None, "deploy",
+      "MB (1024, 2048, ... 6144): a serverless endpoint instead"),
+    S("DEPLOY_TIMEOUT", WHOLE, "1800", "deploy undeploy", "seconds to wait for an endpoint"),
+    S("ENDPOINT", TEXT, None, "undeploy! predict", "an endpoint's name (make endpoints lists them)"),
+    # ---- this machine
+    S("MIN_FREE_GB", SECONDS, "8", "doctor", "doctor fails with less free disk for Docker (GB)"),
+]  # fmt: skip
+BY_NAME = {setting.name: setting for setting in TABLE}
+
+
+def for_command(command: str | None) -> list[Setting]:
+    """The settings `command` reads; None: all of them (make print-NAME)."""
+    if command is None:
+        return TABLE
+    return [s for s in TABLE if command in s.commands or f"{command}!" in s.commands]
+
+
+def read_file(path: Path) -> dict[str, str]:
+    """settings.env: `NAME = value` lines (a value may be quoted), # comments."""
+    values = {}
+    if not path.is_file():
+        return values
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, equals, value = (part.strip() for part in line.partition("="))
+        where = f"{path.name} line {number}"
+        if not equals or not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+            raise BadSetting(f"{where}: {line.strip()!r} is not NAME = value")
+        if name not in BY_NAME:
+            raise BadSetting(f"{where}: {name} is not a setting; make help lists them")
+        values[name] = shlex.split(value)[0] if value[:1] in "'\"" and value else value
+    return values
+
+
+def make_overrides(makeflags: str) -> list[str]:
+    """The variables given on make's command line (`make train-local SEED=5`): make passes
+    them in MAKEFLAGS after ` -- `, spaces in values escaped."""
+    _, dashes, definitions = makeflags.partition(" -- ")
+    if not dashes and makeflags.startswith("-- "):
+        definitions = makeflags[3:]
+    words = re.split(r"(?<!\\) ", definitions)
+    return [w.partition("=")[0] for w in words if re.match(r"[A-Za-z_][A-Za-z0-9_]*=", w)]
+
+
+def check_overrides(command: str, names: list[str], hyperparameters=()) -> None:
+    """A setting given on make's command line that `command` does not read would do nothing:
+    say so, and what was meant."""
+    known = {s.name for s in for_command(command)} | MAKE_ONLY
+    for name in names:
+        if name in known:
+            continue
+        if name.lower().replace("_", "-") in hyperparameters:
+            hint = f'a hyperparameter goes in HPARAMS: HPARAMS="{name.lower()}=..."'
+        elif name in BY_NAME:
+            readers = sorted({c.rstrip("!") for c in BY_NAME[name].commands})
+            hint = f"it is read by {', '.join(readers)}"
+        else:
+            hint = "make help lists the settings"
+        raise BadSetting(f"{name}: make {command} does not read this setting; {hint}")
+
+
+def load(command: str | None, project_dir: Path, given: dict | None = None, environ=None) -> SimpleNamespace:
+    """The settings `command` reads, typed and checked; BadSetting names the one that is wrong."""
+    environ = os.environ if environ is None else environ
+    given, file = given or {}, read_file(project_dir / SETTINGS_FILE)
+    values = {}
+    for setting in for_command(command):
+        raw = given.get(setting.name) or environ.get(setting.name) or file.get(setting.name)
+        raw = raw if raw not in (None, "") else setting.default
+        if raw in (None, "") and setting.required_by(command):
+            raise BadSetting(
+                f"{setting.name}: make {command} needs it ({setting.help}); "
+                f"set it in {SETTINGS_FILE}, or: make {command} {setting.name}=..."
+            )
+        try:
+            value = None if raw is None else setting.type(str(raw))
+        except ValueError as error:
+            raise BadSetting(f"{setting.name}: {error}; {setting.help}") from None
+        values[setting.name.lower()] = value
+    return SimpleNamespace(command=command, project_dir=project_dir, **values)
+
+
+def help_lines(markdown: bool = False) -> list[str]:
+    """Every setting with its help, its default and its commands: `make help`, the reference."""
+    if markdown:
+        lines = ["| setting | default | read by | what it is |", "| --- | --- | --- | --- |"]
+        for s in TABLE:
+            commands = ", ".join(c.rstrip("!") for c in s.commands)
+            lines.append(f"| `{s.name}` | {s.default or ''} | {commands} | {s.help} |")
+        return lines
+    return [f"  {s.name:<21} {s.help}" + (f" [{s.default}]" if s.default else "") for s in TABLE]
+
+
+def derive(values: SimpleNamespace) -> SimpleNamespace:
+    """The defaults made from other settings, in one place: the registry from the account
+    and region; the image tag from the build inputs; the image's local and ECR names."""
+    region = getattr(values, "aws_region", None)
+    if getattr(values, "registry", "") is None and values.aws_account_id and region:
+        suffix = ".cn" if region.startswith("cn-") else ""  # China's regions
+        values.registry = f"{values.aws_account_id}.dkr.ecr.{region}.amazonaws.com{suffix}"
+    if hasattr(values, "image_tag"):
+        from smt.image import content_tag
+
+        values.image_tag = values.image_tag or content_tag(values)
+        values.image = f"{values.ecr_repository}:{values.image_tag}"
+        registry = getattr(values, "registry", None)
+        values.remote_image = f"{registry}/{values.image}" if registry else None
+    return values
