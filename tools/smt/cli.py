@@ -49,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("help", help="the commands and every setting")
     listing.add_argument("--markdown", action="store_true", help="the settings as a table")
     value = commands.add_parser("print", help="a setting's value in force")
-    value.add_argument("name", choices=sorted(settings.BY_NAME))
+    value.add_argument("name", choices=sorted([*settings.BY_NAME, *settings.DERIVED]))
     value.add_argument("--for", dest="for_command", default=None)
     return top
 

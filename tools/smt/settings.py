@@ -156,6 +156,7 @@ TABLE = [
     S("MIN_FREE_GB", SECONDS, "8", "doctor", "doctor fails with less free disk for Docker (GB)"),
 ]  # fmt: skip
 BY_NAME = {setting.name: setting for setting in TABLE}
+DERIVED = ("IMAGE", "REMOTE_IMAGE")  # derive() makes them: `make print-IMAGE` shows them too
 
 
 def for_command(command: str | None) -> list[Setting]:
