@@ -83,16 +83,23 @@ def test_the_variables_given_on_makes_command_line_are_read_from_makeflags(makef
 
 def test_a_hyperparameter_given_as_a_make_variable_is_refused_with_hparams_as_the_fix():
     with pytest.raises(BadSetting, match=r'^SEED: make train-local does not read .*HPARAMS="seed='):
-        settings.check_overrides("train-local", ["SEED"], ("epochs", "seed"))
+        settings.check_overrides(["train-local"], ["SEED"], ("epochs", "seed"))
 
 
 def test_another_commands_setting_is_refused_naming_who_reads_it():
     with pytest.raises(BadSetting, match="MAX_JOBS: make train-local .* read by tune, tune-local"):
-        settings.check_overrides("train-local", ["MAX_JOBS"], ())
+        settings.check_overrides(["train-local"], ["MAX_JOBS"], ())
 
 
 def test_makes_own_settings_and_the_commands_own_pass_the_check():
-    settings.check_overrides("train-remote", ["VENV", "INSTANCE_COUNT", "HPARAMS"], ())
+    settings.check_overrides(["train-remote"], ["VENV", "INSTANCE_COUNT", "HPARAMS"], ())
+
+
+def test_a_setting_passes_when_one_of_makes_goals_reads_it():
+    settings.check_overrides(["data", "build"], ["DATASET", "BASE_IMAGE"], ())
+    settings.check_overrides(["login", "push", "train-remote"], ["INSTANCE_COUNT"], ())
+    with pytest.raises(BadSetting, match="^SEED: make data build does not read"):
+        settings.check_overrides(["data", "build"], ["SEED"], ())
 
 
 def test_every_setting_names_only_commands_the_cli_has_and_has_a_help():

@@ -74,9 +74,10 @@ def print_setting(name: str, command: str | None) -> int:
 def run(command: str, given: dict) -> int:
     project_dir = project.root()
     names = settings.make_overrides(os.environ.get("MAKEFLAGS", ""))
-    if names:
-        hyperparameters = () if command in ("help", "print") else project.contract().HYPERPARAMETERS
-        settings.check_overrides(command, names, hyperparameters)
+    if names:  # run by make: the Makefile names its goals (make data build: both)
+        goals = os.environ.get("SMT_MAKE_GOALS", "").split() or [command]
+        commands = [goal for goal in goals if goal in COMMANDS] or [command]
+        settings.check_overrides(commands, names, project.contract().HYPERPARAMETERS)
     values = settings.derive(settings.load(command, project_dir, given))
     # No telemetry unless the user chose an SDK config of their own: local runs stay offline.
     os.environ.setdefault("SAGEMAKER_USER_CONFIG_OVERRIDE", str(project_dir / "sagemaker.yaml"))

@@ -194,10 +194,11 @@ def make_overrides(makeflags: str) -> list[str]:
     return [w.partition("=")[0] for w in words if re.match(r"[A-Za-z_][A-Za-z0-9_]*=", w)]
 
 
-def check_overrides(command: str, names: list[str], hyperparameters=()) -> None:
-    """A setting given on make's command line that `command` does not read would do nothing:
-    say so, and what was meant."""
-    known = {s.name for s in for_command(command)} | MAKE_ONLY
+def check_overrides(commands: list[str], names: list[str], hyperparameters=()) -> None:
+    """A setting given on make's command line that none of its targets (`commands`: `make
+    data build DATASET=digits` gives it to both) reads would do nothing: say so, and what
+    was meant."""
+    known = {s.name for command in commands for s in for_command(command)} | MAKE_ONLY
     for name in names:
         if name in known:
             continue
@@ -208,7 +209,8 @@ def check_overrides(command: str, names: list[str], hyperparameters=()) -> None:
             hint = f"it is read by {', '.join(readers)}"
         else:
             hint = "make help lists the settings"
-        raise BadSetting(f"{name}: make {command} does not read this setting; {hint}")
+        targets = " ".join(commands)
+        raise BadSetting(f"{name}: make {targets} does not read this setting; {hint}")
 
 
 def load(command: str | None, project_dir: Path, given: dict | None = None, environ=None) -> SimpleNamespace:
