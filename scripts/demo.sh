@@ -43,7 +43,7 @@ mkdir -p "$DEMO_DIR"
 project="$DEMO_DIR/demo_mnist"
 
 say "make data build (DATASET=$dataset)"
-make --no-print-directory -C "$project" data build VENV="$VENV" DATASET="$dataset" BASE_IMAGE="$base"
+BASE_IMAGE="$base" make --no-print-directory -C "$project" data build VENV="$VENV" DATASET="$dataset"
 
 say "make train-local HPARAMS=\"$HPARAMS\""
 make --no-print-directory -C "$project" train-local VENV="$VENV" BASE_IMAGE="$base" HPARAMS="$HPARAMS"
