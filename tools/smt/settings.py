@@ -66,7 +66,7 @@ class Setting:
 
 # Groups of commands that read the same settings.
 AWS = "train-remote tune tune-status tune-stop logs stop metrics deploy undeploy endpoints"
-ECR = "login push train-remote tune deploy doctor"
+ECR = "train-remote tune deploy"  # and login, push, doctor: they need the account
 IMAGE = "build push train-local tune-local serve-local train-remote tune deploy doctor"
 LOCAL, REMOTE = "train-local tune-local", "train-remote tune"
 
@@ -77,12 +77,16 @@ def S(name: str, type, default: str | None, commands: str, help: str) -> Setting
 
 TABLE = [
     # ---- AWS: your answers to the template, in settings.env
-    S("AWS_ACCOUNT_ID", TEXT, None, ECR, "the AWS account that runs the jobs"),
-    S("AWS_REGION", TEXT, None, f"{AWS} {ECR} predict", "the region of ECR, S3 and SageMaker"),
-    S("ROLE_ARN", TEXT, None, "train-remote! tune! deploy! doctor", "the IAM role SageMaker assumes"),
+    S("AWS_ACCOUNT_ID", TEXT, None, f"{ECR} login! push! doctor!",
+      "the AWS account that runs the jobs"),
+    S("AWS_REGION", TEXT, None, f"{AWS} {ECR} login! push! doctor! predict",
+      "the region of ECR, S3 and SageMaker"),
+    S("ROLE_ARN", TEXT, None, "train-remote! tune! deploy! doctor!",
+      "the IAM role SageMaker assumes"),
     S("ECR_REPOSITORY", TEXT, None, IMAGE, "the ECR repository of the image"),
-    S("REGISTRY", TEXT, None, ECR, "the ECR registry host (default: from account and region)"),
-    S("S3_OUTPUT_PATH", S3_URI, None, f"{REMOTE} deploy doctor",
+    S("REGISTRY", TEXT, None, f"{ECR} login push",
+      "the ECR registry host (default: from account and region)"),
+    S("S3_OUTPUT_PATH", S3_URI, None, f"{REMOTE} deploy doctor!",
       "where SageMaker writes models; data/ is uploaded to S3_OUTPUT_PATH/data"),
     S("PROJECT_NAME", TEXT, None, f"{AWS} {LOCAL}", "the ProjectName tag of everything created"),
     S("BASE_JOB_NAME", TEXT, None, f"{AWS} {LOCAL} serve-local",
