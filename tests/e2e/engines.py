@@ -62,8 +62,13 @@ def run(
 
 
 def make(project, *targets, env, check=True, timeout=1800, user=None, **settings):
-    """make TARGETS KEY=value... in the project; as `user` (a ProjectUser) if given."""
+    """make TARGETS KEY=value... in the project; as `user` (a ProjectUser) if given. With
+    VENV= (this test run's virtualenv, which has the requirements), -o keeps make from
+    installing the project's requirements, and its pin of the tools, into it."""
     assignments = [f"{key}={value}" for key, value in settings.items()]
+    if "VENV" in settings:
+        marks = [f"{settings['VENV']}/.installed-{name}" for name in ("tools", "dev")]
+        assignments = [*(word for mark in marks for word in ("-o", mark)), *assignments]
     return run(
         [*(user.prefix if user else []), "make", "--no-print-directory", *targets, *assignments],
         cwd=project,
