@@ -2,15 +2,12 @@
 git+<url>@<commit>#subdirectory=tools, and that installs into a fresh virtualenv."""
 
 import os
-import re
 import subprocess
 import tarfile
 from pathlib import Path
 
 from helpers import TEMPLATE_DIR, VENV_BIN
-
-VERSION = re.search(r'__version__ = "([^"]+)"',
-                    (TEMPLATE_DIR / "tools/smt/__init__.py").read_text())[1]  # fmt: skip
+from smt import __version__  # this checkout's tools/smt/__init__.py
 
 
 def run(*command, cwd: Path | None = None, env: dict | None = None) -> str:
@@ -50,6 +47,6 @@ def test_a_project_made_from_a_git_template_installs_its_pinned_tools_from_that_
     run(VENV_BIN / "uv", "venv", "--quiet", "--python", VENV_BIN / "python", venv, env=env)
     run(VENV_BIN / "uv", "pip", "install", "--quiet", "--no-deps", "--python", venv / "bin/python",
         "-r", project / "requirements-smt.txt", env=env)  # fmt: skip
-    assert run(venv / "bin/smt", "--version", env=env) == f"smt {VERSION}"
+    assert run(venv / "bin/smt", "--version", env=env) == f"smt {__version__}"
     where = run(venv / "bin/python", "-c", "import smt; print(smt.__file__)", env=env)
     assert Path(where).is_relative_to(venv)  # the installed copy, not a checkout's

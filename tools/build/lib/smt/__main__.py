@@ -1,7 +1,0 @@
-"""`python -m smt ...` is `smt ...`."""
-
-import sys
-
-from smt.cli import main
-
-sys.exit(main())
