@@ -31,10 +31,25 @@ def built(tmp_path_factory, moto_server, base_image, registry, shared_venv):
     # layers as a cache) so that this build labels an image with this checkout's commit.
     listed = run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", REPOSITORY])
     for old in listed.stdout.split():
-        run(["docker", "rmi", "--no-prune", old])
+        remove_keeping_layers(old)
     done = make(project, "build", env=env, timeout=2400, **settings)
-    return {"project": project, "env": env, "settings": settings, "registry": registry,
-            "base_image": base_image, "output": done.stdout}  # fmt: skip
+    yield {"project": project, "env": env, "settings": settings, "registry": registry,
+           "base_image": base_image, "output": done.stdout}  # fmt: skip
+    pushed = run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}",
+                  f"{registry}/{REPOSITORY}"])  # fmt: skip
+    for name in pushed.stdout.split():  # the names push gave the images: only names
+        run(["docker", "rmi", "--no-prune", name])
+
+
+def remove_keeping_layers(name: str) -> None:
+    """docker rmi, but not the layers below: the classic builder makes an image of each
+    --label, so the label steps above the last layer go too (none are left dangling)."""
+    chain, image = [], name
+    while image and "org.opencontainers.image.revision" in labels(image):
+        chain.append(image)
+        image = run(["docker", "image", "inspect", "-f", "{{.Parent}}", image]).stdout.strip()
+    for step in chain:
+        run(["docker", "rmi", "--no-prune", step])
 
 
 def pushing(built) -> dict[str, str]:
