@@ -79,7 +79,7 @@ TABLE = [
     # ---- AWS: your answers to the template, in settings.env
     S("AWS_ACCOUNT_ID", TEXT, None, f"{ECR} login! push! doctor!",
       "the AWS account that runs the jobs"),
-    S("AWS_REGION", TEXT, None, f"{AWS} {ECR} login! push! doctor! predict",
+    S("AWS_REGION", TEXT, None, f"{AWS} login! push! doctor! predict",  # AWS has ECR
       "the region of ECR, S3 and SageMaker"),
     S("ROLE_ARN", TEXT, None, "train-remote! tune! deploy! doctor!",
       "the IAM role SageMaker assumes"),
