@@ -206,8 +206,12 @@ def recorded_smt(project: Path, tmp_path: Path, target: str, *overrides: str) ->
     return json.loads(record.read_text())
 
 
-@pytest.mark.parametrize("target", sorted(set(MAKE_TARGETS) - {"help", "venv", "test", "clean", "update"}))
-def test_each_make_target_of_the_tools_runs_smt_with_that_command(default_project, tmp_path, target):
+@pytest.mark.parametrize(
+    "target", sorted(set(MAKE_TARGETS) - {"help", "venv", "test", "clean", "update"})
+)
+def test_each_make_target_of_the_tools_runs_smt_with_that_command(
+    default_project, tmp_path, target
+):
     assert recorded_smt(default_project, tmp_path, target)["argv"] == [target]
 
 

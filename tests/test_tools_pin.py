@@ -9,7 +9,9 @@ from helpers import TEMPLATE_DIR
 
 from sm_template import tools_pin
 
-VERSION = re.search(r'__version__ = "(.+)"', (TEMPLATE_DIR / "tools/smt/__init__.py").read_text())[1]
+VERSION = re.search(r'__version__ = "(.+)"', (TEMPLATE_DIR / "tools/smt/__init__.py").read_text())[
+    1
+]
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@ from helpers import TEMPLATE_DIR
 
 PROJECT = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
 sys.path.insert(0, str(PROJECT / "code"))
-_spec = importlib.util.spec_from_file_location("project_conftest", PROJECT / "tests" / "conftest.py")
+_spec = importlib.util.spec_from_file_location(
+    "project_conftest", PROJECT / "tests" / "conftest.py"
+)
 project_conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(project_conftest)
 opt_ml = project_conftest.opt_ml  # /opt/ml in a temporary folder, as in the project's tests

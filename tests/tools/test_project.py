@@ -30,7 +30,9 @@ def test_the_tools_load_the_contract_without_importing_numpy_or_tensorflow(proje
 
 
 def test_smt_help_needs_no_sdk_import():
-    script = "import sys; from smt import cli; cli.main(['help']); print('sagemaker' in sys.modules)"
+    script = (
+        "import sys; from smt import cli; cli.main(['help']); print('sagemaker' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=60, cwd=TEMPLATE_DIR)  # fmt: skip
     assert done.returncode == 0, done.stderr

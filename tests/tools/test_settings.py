@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from helpers import TEMPLATE_DIR
-
 from smt import cli, settings
 from smt.errors import BadSetting
 
@@ -50,7 +49,9 @@ def test_a_required_setting_left_empty_says_how_to_set_it(project_dir):
     (project_dir / "settings.env").write_text(
         re.sub(r"(?m)^ROLE_ARN = .*$", "ROLE_ARN =", (project_dir / "settings.env").read_text())
     )
-    with pytest.raises(BadSetting, match=r"^ROLE_ARN: make train-remote needs it .*ROLE_ARN=\.\.\.$"):
+    with pytest.raises(
+        BadSetting, match=r"^ROLE_ARN: make train-remote needs it .*ROLE_ARN=\.\.\.$"
+    ):
         settings.load("train-remote", project_dir, environ={})
 
 

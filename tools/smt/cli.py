@@ -10,7 +10,7 @@ import os
 import sys
 
 from smt import __version__, project, settings
-from smt.errors import BadSetting, Failure
+from smt.errors import Failure
 
 # command -> (module:function, what it does); the function takes the settings, returns the exit
 COMMANDS = {

@@ -39,8 +39,8 @@ NATURAL = kind(str.isdigit, "a whole number >= 0", int)
 SWITCH = kind(lambda t: t in ("0", "1"), "1 (on) or 0 (off)", lambda t: t == "1")
 SECONDS = kind(lambda t: re.fullmatch(r"\d+(\.\d*)?", t) and float(t) > 0, "a number > 0", float)
 INSTANCE = kind(lambda t: re.fullmatch(r"ml\.[a-z0-9-]+\.[a-z0-9]+", t), "an instance type (ml.*)")
-S3_URI = kind(lambda t: re.fullmatch(r"s3://[a-z0-9.-]{3,63}(/.*)?", t), "an s3://bucket/prefix URI",
-              lambda t: t.rstrip("/"))  # fmt: skip
+S3_URI = kind(lambda t: re.fullmatch(r"s3://[a-z0-9.-]{3,63}(/.*)?", t),
+              "an s3://bucket/prefix URI", lambda t: t.rstrip("/"))  # fmt: skip
 PATH = kind(lambda t: True, "a path", Path)
 
 
@@ -102,10 +102,12 @@ TABLE = [
     # ---- training
     S("HPARAMS", TEXT, "", f"{LOCAL} {REMOTE}",
       'hyperparameters, e.g. HPARAMS="epochs=2 learning-rate=0.001" (code/job_contract.py)'),
-    S("INSTANCE_TYPE", INSTANCE, "ml.m5.large", "train-remote! tune!", "the training instance type"),
+    S("INSTANCE_TYPE", INSTANCE, "ml.m5.large", "train-remote! tune!",
+      "the training instance type"),
     S("INSTANCE_COUNT", WHOLE, "1", f"{LOCAL} {REMOTE}",
       "hosts that train one model together (local mode runs them as containers here)"),
-    S("DATASET", one_of("mnist", "digits"), "mnist", "data", "mnist (downloads) or digits (offline)"),
+    S("DATASET", one_of("mnist", "digits"), "mnist", "data",
+      "mnist (downloads) or digits (offline)"),
     S("SHARDS", WHOLE, "1", "data", "make data splits the training data into this many files"),
     S("DATA_DIR", PATH, "data", f"data {LOCAL} {REMOTE} predict",
       "the channels, a folder each (training, validation, test)"),
@@ -129,7 +131,8 @@ TABLE = [
     S("JOB", TEXT, None, "metrics logs! stop!",
       "a run (local, else SageMaker) for metrics; a SageMaker job for logs and stop"),
     # ---- tuning, here and on SageMaker: SEARCH_SPACE and OBJECTIVE in code/job_contract.py
-    S("MAX_JOBS", WHOLE, "4", "tune tune-local", "trainings in all, each at a point of SEARCH_SPACE"),
+    S("MAX_JOBS", WHOLE, "4", "tune tune-local",
+      "trainings in all, each at a point of SEARCH_SPACE"),
     S("MAX_PARALLEL", WHOLE, "1", "tune tune-local",
       "trainings at once (at most MAX_JOBS; tune-local: mind this machine's cores)"),
     S("TUNE_SEED", NATURAL, "0", "tune-local", "the random search's seed: the same tries the same"),
@@ -155,7 +158,8 @@ TABLE = [
     S("SERVERLESS_MEMORY", TEXT, None, "deploy",
       "MB (1024, 2048, ... 6144): a serverless endpoint instead"),
     S("DEPLOY_TIMEOUT", WHOLE, "1800", "deploy undeploy", "seconds to wait for an endpoint"),
-    S("ENDPOINT", TEXT, None, "undeploy! predict", "an endpoint's name (make endpoints lists them)"),
+    S("ENDPOINT", TEXT, None, "undeploy! predict",
+      "an endpoint's name (make endpoints lists them)"),
     # ---- this machine
     S("MIN_FREE_GB", SECONDS, "8", "doctor", "doctor fails with less free disk for Docker (GB)"),
 ]  # fmt: skip
@@ -217,7 +221,9 @@ def check_overrides(commands: list[str], names: list[str], hyperparameters=()) -
         raise BadSetting(f"{name}: make {targets} does not read this setting; {hint}")
 
 
-def load(command: str | None, project_dir: Path, given: dict | None = None, environ=None) -> SimpleNamespace:
+def load(
+    command: str | None, project_dir: Path, given: dict | None = None, environ=None
+) -> SimpleNamespace:
     """The settings `command` reads, typed and checked; BadSetting names the one that is wrong."""
     environ = os.environ if environ is None else environ
     given, file = given or {}, read_file(project_dir / SETTINGS_FILE)
