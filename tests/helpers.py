@@ -234,21 +234,24 @@ def put_image_tag(moto, repository: str, tag: str) -> None:
 def seed_ready_account(moto, project: Path) -> None:
     """What train-remote needs, made in the moto server: the ECR repository holding the
     image tag the project would run, the execution role trusting SageMaker, the bucket."""
-    repository = make_setting(project, "ECR_REPOSITORY")
+    names = ("ECR_REPOSITORY", "IMAGE_TAG", "ROLE_ARN", "S3_OUTPUT_PATH")
+    seed_account(moto, *(make_setting(project, name) for name in names))
+
+
+def seed_account(moto, repository: str, tag: str, role_arn: str, s3_output_path: str) -> None:
+    """seed_ready_account() with the settings given (smt's, in-process: no make)."""
     ecr = moto.client("ecr")
     ecr.create_repository(repositoryName=repository)
     ecr.put_image(
         repositoryName=repository,
         imageManifest=json.dumps(IMAGE_MANIFEST),
         imageManifestMediaType=IMAGE_MANIFEST["mediaType"],
-        imageTag=make_setting(project, "IMAGE_TAG"),
+        imageTag=tag,
     )
     moto.client("iam").create_role(
-        RoleName=make_setting(project, "ROLE_ARN").rsplit("/", 1)[-1],
-        AssumeRolePolicyDocument=json.dumps(SAGEMAKER_TRUST),
+        RoleName=role_arn.rsplit("/", 1)[-1], AssumeRolePolicyDocument=json.dumps(SAGEMAKER_TRUST)
     )
-    bucket = make_setting(project, "S3_OUTPUT_PATH").removeprefix("s3://").split("/")[0]
-    moto.client("s3").create_bucket(Bucket=bucket)
+    moto.client("s3").create_bucket(Bucket=s3_output_path.removeprefix("s3://").split("/")[0])
 
 
 def iam_simulation(denied: tuple[str, ...] = ()):
