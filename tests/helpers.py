@@ -192,6 +192,21 @@ def bake_with_data(output_dir: Path, slug: str = "mnist_on_sagemaker") -> Path:
     return output_dir / slug
 
 
+def trials_table(stdout: str) -> dict[str, dict]:
+    """The table of trials tune-local and tune-status print: trial -> its cells by column,
+    and whether it is starred (the best)."""
+    lines = stdout.splitlines()
+    [start] = [i for i, line in enumerate(lines) if line.startswith("  trial  ")]
+    header = re.split(r"\s{2,}", lines[start].strip())
+    rows = {}
+    for line in lines[start + 1 :]:
+        if not line.strip():
+            break
+        cells = dict(zip(header, re.split(r"\s{2,}", line[2:].strip()), strict=True))
+        rows[cells["trial"]] = {**cells, "best": line.startswith("* ")}
+    return rows
+
+
 def request_body(request: dict) -> str:
     """A request's body as moto's recorder kept it (base64 when it was not text)."""
     body = request.get("body") or ""

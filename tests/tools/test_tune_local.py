@@ -11,7 +11,7 @@ import sys
 import textwrap
 
 import pytest
-from helpers import make_with_test_venv
+from helpers import make_with_test_venv, trials_table
 from smt import image, search_space, settings
 from smt.tune_local import chart
 from smt.tuning_report import Trial
@@ -51,20 +51,6 @@ def trainings(project_dir, tmp_path, monkeypatch):
     return project_dir / "outputs"
 
 
-def table(stdout: str) -> dict[str, dict]:
-    """The printed table: trial -> its cells by column, and whether it is starred (best)."""
-    lines = stdout.splitlines()
-    [start] = [i for i, line in enumerate(lines) if line.startswith("  trial  ")]
-    header = re.split(r"\s{2,}", lines[start].strip())
-    rows = {}
-    for line in lines[start + 1 :]:
-        if not line.strip():
-            break
-        cells = dict(zip(header, re.split(r"\s{2,}", line[2:].strip()), strict=True))
-        rows[cells["trial"]] = {**cells, "best": line.startswith("* ")}
-    return rows
-
-
 def test_tune_local_keeps_the_best_trial_even_when_a_later_one_finishes_last(
     smt, trainings, monkeypatch
 ):
@@ -76,7 +62,7 @@ def test_tune_local_keeps_the_best_trial_even_when_a_later_one_finishes_last(
     done = smt("tune-local", "--max-jobs", "4", "--max-parallel", "2", "--tune-seed", "1")
 
     assert done.code == 0, done.err
-    rows = table(done.out)
+    rows = trials_table(done.out)
     objective = [row["validation:accuracy (max)"] for row in rows.values()]
     assert objective == ["0.5", "0.9", "0.8", "0.6"]  # each trial's last value
     [starred] = [name for name, row in rows.items() if row["best"]]

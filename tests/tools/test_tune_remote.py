@@ -136,6 +136,17 @@ def test_hyperband_gets_its_most_epochs_from_hparams_else_from_the_default(
     assert config["StrategyConfig"] == {"HyperbandStrategyConfig": {"MaxResource": most}}
 
 
+def test_hyperband_without_an_epochs_hyperparameter_is_refused_before_any_aws_request(
+    smt, ready, aws, project_dir
+):
+    contract = project_dir / "code" / "job_contract.py"
+    renamed = 'HYPERPARAMETERS["passes"] = HYPERPARAMETERS.pop("epochs")'
+    contract.write_text(f"{contract.read_text()}\n{renamed}\n")
+
+    refused_in_one_line(smt("tune", "--strategy", "Hyperband"), "STRATEGY: Hyperband needs")
+    assert actions(aws) == []
+
+
 def test_tune_waits_with_a_line_per_change_then_shows_the_trials_and_the_best(smt, ready, overlay):
     first = summary(
         "t-001-aaaa", "Completed", 0.91, **{"learning-rate": "0.001", "batch-size": "64"}

@@ -60,13 +60,14 @@ class Tuning:
 
     def trial(self, number: int, point: dict) -> Trial:
         base = f"{self.name}-{number}"  # the run's folder: outputs/<base>-<time>
-        hparams = " ".join([self.settings.hparams, *(f"{k}={v}" for k, v in point.items())])
-        print(f"trial {number} of {len(self.points)}: {hparams.strip()}", flush=True)
+        tuned = [f"{k}={v}" for k, v in point.items()]
+        hparams = " ".join(filter(None, [self.settings.hparams, *tuned]))
+        print(f"trial {number} of {len(self.points)}: {hparams}", flush=True)
         quiet = self.settings.max_parallel > 1  # then each trial's output goes to a file
         out = (self.folder / f"trial-{number}.out").open("w") if quiet else None
         environment = {k: v for k, v in os.environ.items() if k not in MAKE_VARIABLES}
         started = time.monotonic()
-        process = subprocess.Popen(trial_command(self.settings, hparams.strip(), base),
+        process = subprocess.Popen(trial_command(self.settings, hparams, base),
                                    cwd=self.settings.project_dir, env=environment,
                                    stdin=subprocess.DEVNULL, stdout=out,
                                    stderr=out and subprocess.STDOUT,

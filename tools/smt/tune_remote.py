@@ -67,6 +67,7 @@ def tune(settings) -> int:
     objective_printed(settings, metric)
     # The tuner has no warm pools: KEEP_ALIVE is no setting of make tune.
     j = train.job(SimpleNamespace(**{"keep_alive": None, **vars(settings)}), remote=True)
+    strategy = hyperband(j) if settings.strategy == "Hyperband" else None
     session = aws.session(settings.aws_region)
     aws.require_image(session, j.image)  # before any upload or submit
     trainer = train.trainer(j, session)  # the SDK checks ROLE_ARN here, before the upload
@@ -82,7 +83,7 @@ def tune(settings) -> int:
         hyperparameter_ranges=sdk_ranges(ranges),
         metric_definitions=project.runtime().metric_definitions(),  # it ignores the trainer's
         strategy=settings.strategy, early_stopping_type=settings.early_stopping,
-        strategy_config=hyperband(j) if settings.strategy == "Hyperband" else None,
+        strategy_config=strategy,
         max_jobs=settings.max_jobs, max_parallel_jobs=settings.max_parallel,
     )  # fmt: skip
     name = aws.unique_name(settings.base_job_name, max_length=NAME_LENGTH)
