@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 
 import pytest
 from helpers import actions, bodies, seed_account
-from smt import settings
+from smt import settings, tune_remote
+from smt.errors import Failure
 from status_overlay import ANY_JOB
 
 METRICS = ["train:loss", "train:accuracy", "validation:loss", "validation:accuracy",
@@ -182,6 +183,35 @@ def test_tune_waits_with_a_line_per_change_then_shows_the_trials_and_the_best(sm
         f"  its model: {ready.s3_output_path}/t-002-bbbb/output/model.tar.gz",
         '  train with it: make train-remote HPARAMS="batch-size=32 learning-rate=0.01"',
     ]
+
+
+def test_deploys_source_is_the_best_trial_of_tune_job_not_the_trial_that_ended_last(
+    smt, ready, overlay, project_dir
+):
+    name = submitted(smt("tune", "--wait", "0").out)
+    best = summary(f"{name}-001-aaaa", "Completed", 0.97, **{"learning-rate": "0.001"})
+    overlay.tuning_statuses[ANY_JOB] = [tuning("Completed", completed=2, best=best)]
+    overlay.trials[ANY_JOB] = [
+        best,
+        summary(f"{name}-002-bbbb", "Completed", 0.5, **{"learning-rate": "0.02"}),
+    ]
+
+    for given in ({"TUNE_JOB": name}, {}):  # named, or the newest tuning job
+        deploy = settings.load("deploy", project_dir, given)
+        assert tune_remote.best_model(deploy) == (
+            f"{name}-001-aaaa",
+            f"{ready.s3_output_path}/{name}-001-aaaa/output/model.tar.gz",
+        )
+
+
+def test_deploy_from_a_tuning_job_without_a_best_trial_says_so(smt, ready, overlay, project_dir):
+    name = submitted(smt("tune", "--wait", "0").out)
+    overlay.tuning_statuses[ANY_JOB] = [tuning("InProgress", running=1)]
+
+    with pytest.raises(
+        Failure, match=f"^tuning job {name} has no best trial yet: make tune-status"
+    ):
+        tune_remote.best_model(settings.load("deploy", project_dir, {"TUNE_JOB": name}))
 
 
 class Terminal(io.StringIO):

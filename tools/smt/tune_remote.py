@@ -179,10 +179,9 @@ def report(job) -> int:
     for reason, names in reasons.items():
         print(f"trial {', '.join(names)} failed: {reason}")
     if best and best.objective is not None:
-        output = job.training_job_definition.output_data_config.s3_output_path.rstrip("/")
         hparams = " ".join(f"{k}={v}" for k, v in sorted(best.hyperparameters.items()))
         print(f"best: {best.name}, {goal.metric_name}={best.objective:.6g} with {hparams}")
-        print(f"  its model: {output}/{best.name}/output/model.tar.gz")
+        print(f"  its model: {model_of(job, best.name)}")
         print(f'  train with it: make train-remote HPARAMS="{hparams}"')
     if status in RUNNING:
         again = f"TUNE_JOB={name}"
@@ -213,6 +212,22 @@ def tuning_job(settings):
         raise Failure(f"TUNE_JOB: there is no tuning job {settings.tune_job} in {region}; check"
                       " the name and AWS_REGION: aws sagemaker list-hyper-parameter-tuning-jobs"
                       f" --region {region}") from None  # fmt: skip
+
+
+def model_of(job, trial: str) -> str:
+    output = job.training_job_definition.output_data_config.s3_output_path.rstrip("/")
+    return f"{output}/{trial}/output/model.tar.gz"
+
+
+def best_model(settings) -> tuple[str, str]:
+    """For make deploy: (the best trial of TUNE_JOB, else of the newest tuning job, its
+    model.tar.gz); a Failure while SageMaker has chosen none."""
+    job = tuning_job(settings)
+    if not job.best_training_job:
+        name = job.hyper_parameter_tuning_job_name
+        raise Failure(f"tuning job {name} has no best trial yet: make tune-status TUNE_JOB={name}")
+    trial = job.best_training_job.training_job_name
+    return trial, model_of(job, trial)
 
 
 def status(settings) -> int:
