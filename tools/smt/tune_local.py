@@ -20,7 +20,7 @@ from smt.local_run import point_latest
 from smt.settings import for_command
 from smt.tuning_report import Trial, best, table
 
-MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")  # the child is no `make tune-local`
+MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "SMT_MAKE_GOALS")  # no `make` runs it
 
 
 def trial_command(settings, hparams: str, base: str) -> list[str]:
