@@ -138,7 +138,7 @@ def test_hyperband_gets_its_most_epochs_from_hparams_else_from_the_default(
 
 
 def test_hyperband_without_an_epochs_hyperparameter_is_refused_before_any_aws_request(
-    smt, ready, aws, project_dir
+    smt, aws, project_dir
 ):
     contract = project_dir / "code" / "job_contract.py"
     renamed = 'HYPERPARAMETERS["passes"] = HYPERPARAMETERS.pop("epochs")'
@@ -355,6 +355,8 @@ BAD_SETTINGS = [  # (the options, what make tune says)
 
 
 def refused_in_one_line(done, says: str) -> None:
+    """Exit 2 and one line; the tests that use it need no ready account: any request of
+    AWS is the failure."""
     assert done.code == 2 and done.out == ""
     [error] = done.err.splitlines()
     assert error.startswith(f"error: {says}"), error
@@ -362,7 +364,7 @@ def refused_in_one_line(done, says: str) -> None:
 
 @pytest.mark.parametrize(("declared", "says"), BAD_CONTRACT)
 def test_a_bad_search_space_or_objective_is_refused_in_one_line_before_any_aws_request(
-    smt, ready, aws, project_dir, declared, says
+    smt, aws, project_dir, declared, says
 ):
     contract = project_dir / "code" / "job_contract.py"
     contract.write_text(f"{contract.read_text()}\n{declared}\n")  # declared again, last: it wins
@@ -373,16 +375,14 @@ def test_a_bad_search_space_or_objective_is_refused_in_one_line_before_any_aws_r
 
 @pytest.mark.parametrize(("given", "says"), BAD_SETTINGS)
 def test_a_bad_tuning_setting_is_refused_in_one_line_naming_it_before_any_aws_request(
-    smt, ready, aws, given, says
+    smt, aws, given, says
 ):
     options = [word for name, value in given.items() for word in (f"--{name.lower()}", value)]
     refused_in_one_line(smt("tune", *[o.replace("_", "-") for o in options]), says)
     assert actions(aws) == []
 
 
-def test_an_objective_the_newest_local_runs_log_never_printed_is_refused(
-    smt, ready, aws, project_dir
-):
+def test_an_objective_the_newest_local_runs_log_never_printed_is_refused(smt, aws, project_dir):
     run = project_dir / "outputs" / "mnist-on-sagemaker-20260101000000"
     run.mkdir(parents=True)
     (run / "train.log").write_text("epoch 1: 3 steps\nMETRIC validation_accuracy=0.9 epoch=1\n")
