@@ -502,7 +502,7 @@ def figure_serving(project: Project, scratch: Path, quick: bool) -> dict:
     model.mkdir()
     sh(["tar", "-xzf", str(project.path / "outputs" / "latest" / "model.tar.gz"), "-C", str(model)])
     with np.load(project.path / "data" / "test" / "data.npz") as data:
-        example = (data["x"][:1] / 255.0).astype("float32")
+        example = data["x"][:1].astype("float32")  # as stored: the model scales it
     body = json.dumps({"instances": example.tolist()}).encode()
     with serving(project.image(), model) as server:
         load(server.port, body, {"Content-Type": "application/json"}, 16, 32)  # warm

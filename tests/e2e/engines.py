@@ -169,7 +169,7 @@ def score_model(run_folder: Path, data_dir: Path, scratch: Path) -> tuple[list[s
         archive.extractall(scratch, filter="data")
     model = tf.saved_model.load(str(scratch / "1"))
     with np.load(data_dir / "test" / "data.npz") as data:
-        outputs = model.signatures["serving_default"](tf.constant(data["x"] / 255.0, "float32"))
+        outputs = model.signatures["serving_default"](tf.constant(data["x"], "float32"))
         scores = next(iter(outputs.values())).numpy()
         return names, float((scores.argmax(axis=1) == data["y"]).mean())
 

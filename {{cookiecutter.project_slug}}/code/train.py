@@ -21,10 +21,13 @@ NUM_CLASSES = 10  # the labels are the digits 0..9
 
 
 def build_model(input_shape: tuple[int, ...], learning_rate: float):
-    """The classifier of the original notebook: Flatten, Dense 128 relu, Dropout 0.2, Dense 10."""
+    """The classifier of the original notebook: Flatten, Dense 128 relu, Dropout 0.2, Dense 10.
+    Its first layer scales the pixels to 0..1: being part of the saved model, the scaling
+    serves too, and clients send the images as they are (0..255)."""
     model = keras.Sequential(
         [
-            keras.layers.Flatten(input_shape=input_shape),
+            keras.layers.Rescaling(1 / 255, input_shape=input_shape),
+            keras.layers.Flatten(),
             keras.layers.Dense(128, activation="relu"),
             keras.layers.Dropout(0.2),
             keras.layers.Dense(NUM_CLASSES),
@@ -39,13 +42,13 @@ def build_model(input_shape: tuple[int, ...], learning_rate: float):
 
 
 def read_channel(name: str, required: bool):
-    """(images scaled to 0..1, labels) from one channel; None for a missing optional one."""
+    """(images, labels) from one channel, as stored; None for a missing optional one."""
     x, y = sagemaker_runtime.load_channel(name, required)
     if x is None:
         return None
     if y.min() < 0 or y.max() >= NUM_CLASSES:
         raise sagemaker_runtime.JobError(f"channel '{name}': labels must be 0..{NUM_CLASSES - 1}")
-    return x.astype("float32") / 255.0, y.astype("int64")
+    return x.astype("float32"), y.astype("int64")
 
 
 def train(hp: dict) -> None:
