@@ -1,79 +1,28 @@
-"""Plumbing: make deploy / undeploy / endpoints: a SageMaker endpoint of a trained model, its
-removal (endpoint, endpoint config, model: nothing left billing), and this project's endpoints
-(found by their ProjectName tag).
+"""make deploy, undeploy and endpoints: a SageMaker endpoint of a trained model; its removal
+(endpoint, endpoint config, model: nothing left billing); this project's endpoints, found by
+their ProjectName tag.
 
-Plain boto3 clients of project_tools/aws.py, not the SDK: measured against the moto server
-(moto 5.2.5; deploy of one model on ml.m5.large, the endpoint InService at once):
-- boto3: works as is; 4 requests (CreateModel, CreateEndpointConfig, CreateEndpoint,
-  DescribeEndpoint), 0.13-0.46 s of calls after a 0.1-0.4 s import; 2.1 s and 72 MB for the
-  whole process.
-- sagemaker-core resources (Model/EndpointConfig/Endpoint.create): 7 requests (a Describe
-  after each Create); fails on moto's answers (pydantic rejects its empty VpcConfig and
-  DataCaptureConfig), and works once those are dropped: 0.8 s of calls, 2.4 s import,
-  6.6 s and 252 MB for the whole process.
-- sagemaker.serve.ModelBuilder(image_uri=, s3_model_data_url=): 8 requests and 36-39 s
-  (its deploy sleeps 30 s before it first looks at the endpoint, InService or not, and reads
-  the endpoint's CloudWatch log); asks IAM's SimulatePrincipalPolicy about the role first (moto
-  answers 500: SAGEMAKER_VALIDATE_ROLE=false gets past it); tags only through a private field;
-  names the endpoint config after the endpoint; draws a rich box for progress; 3.6-6.9 s import,
-  50 s and 297 MB for the whole process.
-The three calls are all a deploy needs; the SDK adds requests, time and failure modes, and
-nothing this project uses. Only SERVING_IMAGE=tensorflow imports the SDK: its image_uris.
-"""
+Plain boto3, not the SDK. Measured against moto 5.2.5 (one model on ml.m5.large): boto3 makes
+the 3 requests a deploy needs in 0.1-0.5 s (2.1 s, 72 MB for the whole process);
+sagemaker-core's resources make 7 and fail on moto's answers (pydantic); ModelBuilder makes 8
+in 36-39 s (it sleeps 30 s before its first look, asks IAM about the role, names the config
+after the endpoint, tags only through a private field): 50 s, 297 MB. Only
+SERVING_IMAGE=tensorflow imports the SDK, for its image_uris."""
 
-import os
+import math
 import re
 import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 from smt import aws
-from smt.job_settings import unique_base
-from smt.settings import SettingsParser, checked, instance_type, one_of, switch
-from smt.settings import whole_number as count
+from smt.errors import BadSetting, Failure
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 VARIANT, MAX_CONCURRENCY = "AllTraffic", 5  # serverless: requests served at once
-MEMORY_STEP = 1024  # serverless memory: 1024, 2048, ... up to the API's maximum (6144)
+POLL_SECONDS = 5  # between two looks at an endpoint (the waiters' own delay is 30 s)
+PAGE_SIZE = 100  # ListTrainingJobs' maximum (its default is 10)
 GONE = re.compile(r"could not find|does not exist|not found", re.I)  # AWS's words, moto's
-
-
-def memory_size(text: str) -> int:
-    top = aws.api_maximum("ServerlessMemorySizeInMB")  # 6144 as the API states it
-    steps = lambda t: t.isdigit() and MEMORY_STEP <= int(t) <= top and int(t) % MEMORY_STEP == 0  # noqa: E731
-    return checked(steps, f"one of {MEMORY_STEP}, {2 * MEMORY_STEP}, ... {top} (MB)", int)(text)
-
-
-model_s3 = checked(lambda t: re.fullmatch(r"s3://[^/]+/.+\.tar\.gz", t) is not None,
-                   "the S3 URI of a model.tar.gz (s3://bucket/.../model.tar.gz)")  # fmt: skip
-
-
-def settings(argv=None):
-    p = SettingsParser(__doc__.split("\n\n")[0])
-    p.add_argument("command", choices=["deploy", "undeploy", "list"])
-    p.setting("--image", "deploy: the pushed image (train-remote's)")
-    p.setting("--serving-image", "deploy: which container serves", one_of("ours", "tensorflow"))
-    p.setting("--model-s3", "deploy: the model.tar.gz (default: the newest remote job's)", model_s3)
-    p.setting("--serve-instance-type", "deploy", instance_type, "ml.m5.large")
-    p.setting("--serve-instance-count", "deploy", count, "1")
-    p.setting("--serverless-memory", "deploy: MB, a serverless endpoint instead", memory_size)
-    p.setting("--wait", "deploy: 0 returns at once", switch, "1")
-    p.setting("--deploy-timeout", "seconds to wait for InService or a deletion", count, "1800")
-    p.setting("--endpoint", "undeploy: the endpoint's name")
-    p.setting("--project-name", "the ProjectName tag", default=PROJECT_DIR.name)
-    p.setting("--base-job-name", "names start with this", default=PROJECT_DIR.name)
-    p.setting("--role-arn", "deploy: the IAM role the endpoint's model runs as")
-    p.setting("--aws-region", "the AWS region")
-    p.add_argument("--poll", type=float, default=5, help="seconds between polls")
-    args = p.parse_args(argv)
-    ours = args.serving_image != "tensorflow"
-    needs = {"deploy": ["role_arn"] + ["image"] * ours, "undeploy": ["endpoint"], "list": []}
-    for name in ["aws_region", *needs[args.command]]:
-        if not getattr(args, name):
-            target = "endpoints" if args.command == "list" else args.command
-            p.error(f"{name.upper()}: make {target} needs it: make {target} {name.upper()}=...")
-    return args
+UNDEPLOY = "make undeploy ENDPOINT={}"
 
 
 def duration(seconds: float) -> str:
@@ -86,169 +35,221 @@ def duration(seconds: float) -> str:
     return " ".join(parts[:2])
 
 
-# ---- what to deploy ----
 def project_of(sagemaker, arn: str) -> str | None:
-    tags = sagemaker.list_tags(ResourceArn=arn)["Tags"]
-    return next((t["Value"] for t in tags if t["Key"] == "ProjectName"), None)
+    pages = sagemaker.get_paginator("list_tags").paginate(ResourceArn=arn)
+    return next((t["Value"] for page in pages for t in page["Tags"] if t["Key"] == "ProjectName"),
+                None)  # fmt: skip
 
 
-def newest_model(sagemaker, base: str, project: str) -> tuple[str, str]:
-    """(job, model.tar.gz URI) of the newest Completed training job with this project's name
-    and ProjectName tag."""
-    prefix = unique_base(base).rsplit("-", 1)[0]  # as train-remote names jobs: <prefix>-<random>
-    page = sagemaker.list_training_jobs(NameContains=prefix, StatusEquals="Completed",
-                                        SortBy="CreationTime", SortOrder="Descending")  # fmt: skip
-    jobs = sorted(page["TrainingJobSummaries"], key=lambda j: j["CreationTime"], reverse=True)
-    job = next((j for j in jobs if project_of(sagemaker, j["TrainingJobArn"]) == project), None)
-    if not job:
-        train = "train one (make train-remote) or set MODEL_S3=s3://.../model.tar.gz"
-        none = f"no completed training job of {project} ({prefix}-*) in this region"
-        raise aws.Refused(f"MODEL_S3: {none}; {train}")
-    name = job["TrainingJobName"]
-    return name, sagemaker.describe_training_job(TrainingJobName=name)["ModelArtifacts"][
-        "S3ModelArtifacts"
-    ]
+# ---- what to deploy: MODEL_S3, TUNE_JOB's best trial, or the newest train-remote job
+def newest_job(sagemaker, settings) -> tuple[str, str]:
+    """(model, source) of the newest Completed train-remote job of this project. Tuning trials
+    share its name prefix and tags (the tuner copies them): DescribeTrainingJob's TuningJobArn
+    tells them apart. Every page is read, and sorted here: the newest may be on any."""
+    prefix = aws.unique_name(settings.base_job_name, max_length=40, stamp=False)  # as train.job
+    prefix = prefix.rsplit("-", 1)[0]
+    pages = sagemaker.get_paginator("list_training_jobs").paginate(
+        NameContains=prefix, StatusEquals="Completed", SortBy="CreationTime",
+        SortOrder="Descending", PaginationConfig={"PageSize": PAGE_SIZE})  # fmt: skip
+    found = [job for page in pages for job in page["TrainingJobSummaries"]]
+    for summary in sorted(found, key=lambda job: job["CreationTime"], reverse=True):
+        job = sagemaker.describe_training_job(TrainingJobName=summary["TrainingJobName"])
+        if "TuningJobArn" not in job and project_of(sagemaker, job["TrainingJobArn"]) == (
+            settings.project_name
+        ):
+            name = job["TrainingJobName"]
+            return job["ModelArtifacts"]["S3ModelArtifacts"], f"the newest train-remote job, {name}"
+    raise BadSetting(
+        f"MODEL_S3: no completed train-remote job of {settings.project_name} ({prefix}-*) in "
+        f"{settings.aws_region}; train one (make train-remote), or name a model: "
+        "MODEL_S3=s3://.../model.tar.gz or TUNE_JOB=<tuning job>"
+    )
 
 
-def require_object(s3, uri: str) -> None:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
+def best_trial(sagemaker, settings) -> tuple[str, str]:
+    """(model, source) of TUNE_JOB's best trial, as SageMaker ranks them by the objective."""
+    name = settings.tune_job
+    try:
+        tuning = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    except sagemaker.exceptions.ResourceNotFound:
+        raise BadSetting(f"TUNE_JOB: there is no tuning job {name} in {settings.aws_region}; "
+                         "name one of make tune's") from None  # fmt: skip
+    best = tuning.get("BestTrainingJob")
+    if not best:
+        status = tuning["HyperParameterTuningJobStatus"]
+        raise Failure(f"TUNE_JOB: {name} has no completed trial yet ({status}); "
+                      f"make tune-status TUNE_JOB={name} shows its trials")  # fmt: skip
+    trial = best["TrainingJobName"]
+    job = sagemaker.describe_training_job(TrainingJobName=trial)
+    score = best.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
+    scored = f", {score['MetricName']} {score['Value']:g}" if score else ""
+    return job["ModelArtifacts"]["S3ModelArtifacts"], f"the best trial of {name}, {trial}{scored}"
+
+
+def model_source(session, settings) -> tuple[str, str]:
+    if settings.model_s3 and settings.tune_job:
+        raise BadSetting("MODEL_S3, TUNE_JOB: name one model to serve, not both")
+    sagemaker = session.client("sagemaker")
+    if settings.model_s3:
+        model, source = settings.model_s3, "MODEL_S3"
+    else:
+        model, source = (best_trial if settings.tune_job else newest_job)(sagemaker, settings)
+    bucket, _, key = model.removeprefix("s3://").partition("/")
+    s3 = session.client("s3")
     try:
         s3.head_object(Bucket=bucket, Key=key)
-    except Exception as error:
+    except s3.exceptions.ClientError as error:
         if aws.error_code(error) not in ("404", "NoSuchKey", "NoSuchBucket"):
             raise
-        raise aws.Refused(f"MODEL_S3: {uri} does not exist; check the URI") from None
+        raise BadSetting(f"MODEL_S3: {model} does not exist; check the URI") from None
+    return model, source
 
 
-def tensorflow_image(region: str, args) -> tuple[str, str]:
+def tensorflow_image(settings) -> tuple[str, str]:
     """AWS's TensorFlow Serving image for the pinned version, or the nearest one AWS has:
     the newest at or below it (a SavedModel loads in the same or a newer TF), else the
     oldest above. (image URI, what was chosen and why)."""
     from sagemaker.core import image_uris
 
-    text = (PROJECT_DIR / "requirements.txt").read_text()
+    text = (settings.project_dir / "requirements.txt").read_text()
     pinned = re.search(r"^tensorflow(?:\[[^]]*\])?==(\S+)", text, re.M)[1]
     number = lambda v: tuple(int(n) for n in v.split(".")[:2])  # noqa: E731
     versions = sorted(image_uris.config_for_framework("tensorflow")["inference"]["versions"],
                       key=number)  # fmt: skip
     below = [v for v in versions if number(v) <= number(pinned)]
     chosen = below[-1] if below else versions[0]
-    scope = {"serverless_inference_config": True} if args.serverless_memory else {}
+    scope = {"serverless_inference_config": True} if settings.serverless_memory else {}
     try:
-        uri = image_uris.retrieve("tensorflow", region, version=chosen, image_scope="inference",
-                                  instance_type=args.serve_instance_type, **scope)  # fmt: skip
+        uri = image_uris.retrieve("tensorflow", settings.aws_region, version=chosen,
+                                  image_scope="inference",
+                                  instance_type=settings.serve_instance_type, **scope)  # fmt: skip
     except ValueError as error:
-        raise aws.Refused(f"SERVING_IMAGE=tensorflow: {error}") from None
+        raise BadSetting(f"SERVING_IMAGE=tensorflow: {error}") from None
     same = number(chosen) == number(pinned)
     why = "the pinned version" if same else f"the nearest AWS has to the pinned {pinned}"
     return uri, f"AWS's TensorFlow Serving {chosen} ({why})"
 
 
-# ---- deploy ----
-def deploy(args, session) -> int:
-    sagemaker, region = session.client("sagemaker"), args.aws_region
-    if args.serving_image == "tensorflow":
-        image, which = tensorflow_image(region, args)
+# ---- deploy
+def serving(variant: dict) -> str:
+    if memory := variant.get("ServerlessConfig", {}).get("MemorySizeInMB"):
+        return f"serverless {memory} MB"
+    return f"{variant['InstanceType']} x {variant['InitialInstanceCount']}"
+
+
+def deploy(settings) -> int:
+    session = aws.session(settings.aws_region)
+    if settings.serving_image == "tensorflow":
+        image, which = tensorflow_image(settings)
     else:
-        aws.require_image(session, args.image)  # pushed? before anything is created
-        image, which = args.image, "the project's image (serve)"
-    source, model = "MODEL_S3", args.model_s3
-    if not model:
-        source, model = newest_model(sagemaker, args.base_job_name, args.project_name)
-    require_object(session.client("s3"), model)
-    name = f"{unique_base(args.base_job_name)}-{time.strftime('%Y%m%d%H%M%S')}"  # <= 63
+        if not settings.remote_image:
+            raise BadSetting("AWS_ACCOUNT_ID: make deploy needs it (or REGISTRY) for the image")
+        aws.require_image(session, settings.remote_image)  # pushed? before anything is created
+        image, which = settings.remote_image, "the project's image (serve)"
+    model, source = model_source(session, settings)
+    name = aws.unique_name(settings.base_job_name)
     variant = {"VariantName": VARIANT, "ModelName": name}
-    if args.serverless_memory:
-        memory = {"MemorySizeInMB": args.serverless_memory, "MaxConcurrency": MAX_CONCURRENCY}
+    if settings.serverless_memory:
+        memory = {"MemorySizeInMB": settings.serverless_memory, "MaxConcurrency": MAX_CONCURRENCY}
         variant["ServerlessConfig"] = memory
     else:
-        count, kind = args.serve_instance_count, args.serve_instance_type
-        variant |= {"InstanceType": kind, "InitialInstanceCount": count}
-    tags = [{"Key": "ProjectName", "Value": args.project_name}]
+        variant |= {"InstanceType": settings.serve_instance_type,
+                    "InitialInstanceCount": settings.serve_instance_count}  # fmt: skip
     print(f"model:   {model} ({source})\nimage:   {image}, {which}\nserving: {serving(variant)}")
-    container = {"Image": image, "ModelDataUrl": model}
-    sagemaker.create_model(ModelName=name, PrimaryContainer=container,
-                           ExecutionRoleArn=args.role_arn, Tags=tags)  # fmt: skip
+    sagemaker, tags = session.client("sagemaker"), aws.tags(settings)
+    sagemaker.create_model(ModelName=name, PrimaryContainer={"Image": image, "ModelDataUrl": model},
+                           ExecutionRoleArn=settings.role_arn, Tags=tags)  # fmt: skip
     sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant],
                                      Tags=tags)  # fmt: skip
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name, Tags=tags)
     print(f"Endpoint {name} created (its model and endpoint config have the same name).")
-    if not args.wait:
-        print(f"Watch it: make endpoints; delete it: make undeploy ENDPOINT={name}")
+    if not settings.wait:
+        print(f"Watch it: make endpoints; delete it: {UNDEPLOY.format(name)}")
         return 0
-    return wait_in_service(sagemaker, name, args)
+    return wait_in_service(sagemaker, name, settings.deploy_timeout)
 
 
-def wait_in_service(sagemaker, name: str, args) -> int:
-    """Poll until the endpoint leaves Creating: one line, redrawn in place on a terminal (a
-    line per change of status elsewhere); 0 InService, 1 Failed or too long, 130 Ctrl-C."""
-    started, shown, tty = time.monotonic(), None, sys.stdout.isatty()
-    delete = f"make undeploy ENDPOINT={name}"
+def wait_for(sagemaker, waiter: str, name: str, timeout: float, progress=None) -> None:
+    """boto3's waiter, a look every POLL_SECONDS until `timeout` has passed (and one more);
+    each answer redraws the progress line. Raises the waiter's WaiterError."""
+    started = time.monotonic()
+
+    def show(parsed, **_):
+        if progress and "EndpointStatus" in parsed:
+            waited = f" ({duration(time.monotonic() - started)})" if progress.tty else ""
+            progress.show(f"Endpoint {name}: {parsed['EndpointStatus']}{waited}")
+
+    sagemaker.meta.events.register("after-call.sagemaker.DescribeEndpoint", show)
+    attempts = math.ceil(timeout / POLL_SECONDS) + 1
+    config = {"Delay": POLL_SECONDS, "MaxAttempts": attempts}
+    sagemaker.get_waiter(waiter).wait(EndpointName=name, WaiterConfig=config)
+
+
+def wait_in_service(sagemaker, name: str, timeout: float) -> int:
+    """0 InService, 1 Failed (and why), 130 Ctrl-C; a Failure when it takes too long."""
+    from botocore.exceptions import ClientError, WaiterError
+
+    progress, delete = aws.Progress(), UNDEPLOY.format(name)
     try:
-        while True:
-            status = sagemaker.describe_endpoint(EndpointName=name)
-            waited = time.monotonic() - started
-            line = f"Endpoint {name}: {status['EndpointStatus']}"
-            if tty:
-                print(f"\r{line} ({duration(waited)})\033[K", end="", flush=True)
-            elif status["EndpointStatus"] != shown:
-                print(line, flush=True)
-            shown = status["EndpointStatus"]
-            if shown not in ("Creating", "Updating", "SystemUpdating", "RollingBack"):
-                break
-            if waited > args.deploy_timeout:
-                print("\n" * tty, end="")
-                late = f"not InService after {duration(waited)} (DEPLOY_TIMEOUT)"
-                sys.exit(f"error: endpoint {name} is {late}; it may still come up, and bill: "
-                         f"make endpoints shows it, {delete} deletes it")  # fmt: skip
-            time.sleep(args.poll)
+        wait_for(sagemaker, "endpoint_in_service", name, timeout, progress)
     except KeyboardInterrupt:
-        print(f"\nstopped waiting; endpoint {name} keeps coming up (and billing): {delete}",
+        progress.end()
+        print(f"stopped waiting; endpoint {name} keeps coming up (and billing): {delete}",
               file=sys.stderr)  # fmt: skip
         return 130
-    if tty:
-        print()  # ends the line drawn in place
-    if shown == "InService":
-        print(f"Try it: make predict ENDPOINT={name}\nIt bills until you delete it: {delete}")
-        return 0
-    print(f"FAILED: {status.get('FailureReason') or 'no reason given'}")
-    print(f"Remove what is left of it: {delete}")
-    return 1
+    except WaiterError as error:
+        progress.end()
+        answer = error.last_response
+        if "Error" in answer:  # AWS's error, not a status: said as any other
+            raise ClientError(answer, "DescribeEndpoint") from None
+        if answer["EndpointStatus"] == "Failed":
+            print(f"FAILED: {answer.get('FailureReason') or 'no reason given'}")
+            print(f"Remove what is left of it: {delete}")
+            return 1
+        raise Failure(f"endpoint {name} is not InService after {duration(timeout)} "
+                      "(DEPLOY_TIMEOUT); it may still come up, and bill: make endpoints shows "
+                      f"it, {delete} deletes it") from None  # fmt: skip
+    progress.end()
+    print(f"Try it: make predict ENDPOINT={name}\nIt bills until you delete it: {delete}")
+    return 0
 
 
-# ---- undeploy ----
+# ---- undeploy
 def existing(call, **kwargs):
     """call(**kwargs)'s answer, or None when AWS says that resource is not there."""
+    from botocore.exceptions import ClientError
+
     try:
         return call(**kwargs)
-    except Exception as error:
+    except ClientError as error:
         if aws.error_code(error) == "ValidationException" and GONE.search(str(error)):
             return None
         raise
 
 
-def undeploy(args, session) -> int:
-    sagemaker, name, region = session.client("sagemaker"), args.endpoint, args.aws_region
+def undeploy(settings) -> int:
+    from botocore.exceptions import WaiterError
+
+    sagemaker, name = aws.session(settings.aws_region).client("sagemaker"), settings.endpoint
     if not (endpoint := existing(sagemaker.describe_endpoint, EndpointName=name)):
-        raise aws.Refused(f"ENDPOINT: there is no endpoint {name} in {region}; "
-                          "this project's: make endpoints")  # fmt: skip
+        raise BadSetting(f"ENDPOINT: there is no endpoint {name} in {settings.aws_region}; "
+                         "this project's: make endpoints")  # fmt: skip
     owner = project_of(sagemaker, endpoint["EndpointArn"])
-    if owner != args.project_name:
-        raise aws.Refused(f"ENDPOINT: {name} is not this project's (ProjectName={owner}); "
-                          "delete it in the SageMaker console")  # fmt: skip
+    if owner != settings.project_name:
+        raise BadSetting(f"ENDPOINT: {name} is not this project's (ProjectName={owner}); "
+                         "delete it in the SageMaker console")  # fmt: skip
     config = endpoint["EndpointConfigName"]  # deleted already: its models are not known
     variants = existing(sagemaker.describe_endpoint_config, EndpointConfigName=config)
     models = [v["ModelName"] for v in (variants or {}).get("ProductionVariants", [])]
     if endpoint["EndpointStatus"] != "Deleting":
         sagemaker.delete_endpoint(EndpointName=name)
-    started = time.monotonic()
-    while time.monotonic() - started <= args.deploy_timeout:
-        if not existing(sagemaker.describe_endpoint, EndpointName=name):
-            break
-        time.sleep(args.poll)
-    else:
-        sys.exit(f"error: endpoint {name} is still Deleting after {duration(args.deploy_timeout)}"
-                 f"; see: make endpoints, then again: make undeploy ENDPOINT={name}")  # fmt: skip
+    try:
+        wait_for(sagemaker, "endpoint_deleted", name, settings.deploy_timeout)
+    except WaiterError as error:
+        status = error.last_response.get("EndpointStatus", "there")
+        raise Failure(f"endpoint {name} is still {status} after {duration(settings.deploy_timeout)}"
+                      f" (DEPLOY_TIMEOUT); see make endpoints, then again: "
+                      f"{UNDEPLOY.format(name)}") from None  # fmt: skip
     deleted = [f"endpoint {name}"]
     for delete, kind, key, names in [
         (sagemaker.delete_endpoint_config, "endpoint config", "EndpointConfigName", [config]),
@@ -259,56 +260,24 @@ def undeploy(args, session) -> int:
     return 0
 
 
-# ---- make endpoints ----
-def project_endpoints(sagemaker, project: str) -> list[dict]:
+# ---- make endpoints
+def listing(settings) -> int:
+    sagemaker = aws.session(settings.aws_region).client("sagemaker")
     pages = sagemaker.get_paginator("list_endpoints").paginate(SortBy="CreationTime")
-    found = [e for page in pages for e in page["Endpoints"]]
-    return [e for e in found if project_of(sagemaker, e["EndpointArn"]) == project]
-
-
-def serving(variant: dict) -> str:
-    if memory := variant.get("ServerlessConfig", {}).get("MemorySizeInMB"):
-        return f"serverless {memory} MB"
-    return f"{variant['InstanceType']} x {variant['InitialInstanceCount']}"
-
-
-def serving_of(sagemaker, endpoint: dict) -> str:
-    name = sagemaker.describe_endpoint(EndpointName=endpoint["EndpointName"])["EndpointConfigName"]
-    config = existing(sagemaker.describe_endpoint_config, EndpointConfigName=name)
-    return serving(config["ProductionVariants"][0]) if config else "?"
-
-
-def list_endpoints(args, session) -> int:
-    sagemaker, region = session.client("sagemaker"), args.aws_region
-    endpoints = project_endpoints(sagemaker, args.project_name)
+    endpoints = [e for page in pages for e in page["Endpoints"]
+                 if project_of(sagemaker, e["EndpointArn"]) == settings.project_name]  # fmt: skip
     if not endpoints:
-        print(f"No endpoint of {args.project_name} in {region}: none is running or billing.")
+        print(f"No endpoint of {settings.project_name} in {settings.aws_region}: "
+              "none is running or billing.")  # fmt: skip
         return 0
     now, width = datetime.now(timezone.utc), max(len(e["EndpointName"]) for e in endpoints)
     print(f"{'endpoint':<{width}}  {'status':<14} {'serving':<20} age")
     for e in endpoints:
+        described = sagemaker.describe_endpoint(EndpointName=e["EndpointName"])
+        config = existing(sagemaker.describe_endpoint_config,
+                          EndpointConfigName=described["EndpointConfigName"])  # fmt: skip
+        served = serving(config["ProductionVariants"][0]) if config else "?"
         age = duration((now - e["CreationTime"]).total_seconds())
-        print(f"{e['EndpointName']:<{width}}  {e['EndpointStatus']:<14} "
-              f"{serving_of(sagemaker, e):<20} {age}")  # fmt: skip
-    print("Each bills until deleted: make undeploy ENDPOINT=<name>")
+        print(f"{e['EndpointName']:<{width}}  {e['EndpointStatus']:<14} {served:<20} {age}")
+    print(f"Each bills until deleted: {UNDEPLOY.format('<name>')}")
     return 0
-
-
-def main(argv=None) -> int:
-    args = settings(argv)
-    command = {"deploy": deploy, "undeploy": undeploy, "list": list_endpoints}[args.command]
-    try:
-        return command(args, aws.session(args.aws_region))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except aws.Refused as error:  # a check of ours: the setting to fix
-        sys.exit(f"error: {error}")
-    except Exception as error:  # AWS said no: one line, not a traceback
-        if os.environ.get("DEBUG"):
-            raise
-        sys.exit(f"error: {aws.explain(error)} (DEBUG=1 shows the traceback)")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

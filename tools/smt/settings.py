@@ -42,6 +42,20 @@ INSTANCE = kind(lambda t: re.fullmatch(r"ml\.[a-z0-9-]+\.[a-z0-9]+", t), "an ins
 S3_URI = kind(lambda t: re.fullmatch(r"s3://[a-z0-9.-]{3,63}(/.*)?", t),
               "an s3://bucket/prefix URI", lambda t: t.rstrip("/"))  # fmt: skip
 PATH = kind(lambda t: True, "a path", Path)
+MODEL_TAR = kind(lambda t: re.fullmatch(r"s3://[^/]+/.+\.tar\.gz", t),
+                 "the S3 URI of a model.tar.gz (s3://bucket/.../model.tar.gz)")  # fmt: skip
+
+
+def serverless_memory(text: str) -> int:
+    """MB in steps of 1024, up to the maximum botocore's API model states (6144)."""
+    from smt.aws import api_maximum
+
+    top, step = api_maximum("ServerlessMemorySizeInMB"), 1024
+    fits = lambda t: t.isdigit() and step <= int(t) <= top and int(t) % step == 0  # noqa: E731
+    return kind(fits, f"one of {step}, {2 * step}, ... {top} (MB)", int)(text)
+
+
+serverless_memory.what = "MB: 1024, 2048, ..."
 
 
 def one_of(*choices: str):
@@ -141,7 +155,7 @@ TABLE = [
     S("EARLY_STOPPING", one_of("Off", "Auto"), "Off", "tune",
       "Auto: SageMaker stops trials unlikely to beat the best"),
     S("TUNE_JOB", TEXT, None, "tune-status tune-stop deploy",
-      "a tuning job (default: the newest of this project); deploy takes its best trial"),
+      "a tuning job (default: the newest of this project); deploy serves its best trial instead"),
     S("TUNE_POLL", SECONDS, "30", "tune", "seconds between two looks at a tuning job"),
     # ---- trying the model
     S("MODEL", TEXT, None, "serve-local",
@@ -149,13 +163,13 @@ TABLE = [
     S("SERVE_PORT", WHOLE, "8080", "serve-local predict", "the local server's port"),
     S("N", WHOLE, "100", "predict", "how many examples of DATA_DIR/test to send"),
     # ---- endpoints
-    S("MODEL_S3", TEXT, None, "deploy",
-      "the model.tar.gz to serve (default: the newest remote job's, or TUNE_JOB's best)"),
+    S("MODEL_S3", MODEL_TAR, None, "deploy",
+      "the model.tar.gz to serve (default: the newest train-remote job's, or TUNE_JOB's best)"),
     S("SERVING_IMAGE", one_of("ours", "tensorflow"), "ours", "deploy",
       "ours (the pushed image's serve) or tensorflow (AWS's TensorFlow Serving image)"),
     S("SERVE_INSTANCE_TYPE", INSTANCE, "ml.m5.large", "deploy", "the endpoint's instance type"),
     S("SERVE_INSTANCE_COUNT", WHOLE, "1", "deploy", "instances behind the endpoint"),
-    S("SERVERLESS_MEMORY", TEXT, None, "deploy",
+    S("SERVERLESS_MEMORY", serverless_memory, None, "deploy",
       "MB (1024, 2048, ... 6144): a serverless endpoint instead"),
     S("DEPLOY_TIMEOUT", WHOLE, "1800", "deploy undeploy", "seconds to wait for an endpoint"),
     S("ENDPOINT", TEXT, None, "undeploy! predict",
