@@ -4,7 +4,6 @@ as TF Serving's documentation writes its examples, and every bad request in one 
 The same app on a real container and a real SavedModel: e2e/test_serving.py."""
 
 import base64
-import importlib.util
 import io
 import json
 
@@ -16,13 +15,9 @@ JSON, NPY = "application/json", "application/x-npy"
 LIMIT = 6 * 1024 * 1024  # SageMaker's real-time payload limit
 
 
-@pytest.fixture(scope="module")
-def module(baked):
-    """container/serving.py of a baked project, loaded without a model (TensorFlow unloaded)."""
-    spec = importlib.util.spec_from_file_location("serving", baked / "container" / "serving.py")
-    serving = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(serving)
-    return serving
+@pytest.fixture
+def module(serving_module):
+    return serving_module
 
 
 @pytest.fixture

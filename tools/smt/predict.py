@@ -1,33 +1,31 @@
-"""Plumbing, make predict [N=100] [ENDPOINT=name]: N examples of DATA_DIR/test, one a request
-(JSON, TensorFlow Serving's shape), to the server of make serve-local, or to a SageMaker
-endpoint; prints the accuracy, a few predictions and the latency p50/p99."""
+"""make predict [N=100] [ENDPOINT=name]: N examples of DATA_DIR/test as they are in the
+channel (the model scales its inputs itself), one a request in TensorFlow Serving's JSON, to
+the server of make serve-local or to a SageMaker endpoint; prints the accuracy, a few
+predictions and the latency p50/p99."""
 
 import http.client
 import json
-import sys
 import time
-from pathlib import Path
-
-import numpy as np
 
 from smt import aws
-from smt.settings import SettingsParser, whole_number
+from smt.errors import Failure
 
 JSON = "application/json"
 SHOWN = 5  # predictions printed
 
 
-def examples(data_dir: Path, n: int):
-    """(inputs as the model takes them, labels): the first n of the test channel."""
+def examples(data_dir, n: int):
+    """(inputs, labels): the first n of the test channel, every file of it."""
+    import numpy as np
+
     files = sorted((data_dir / "test").rglob("*.npz"))
     if not files:
-        raise aws.Refused(f"no .npz files in {data_dir / 'test'}; run make data")
+        raise Failure(f"DATA_DIR: no .npz files in {data_dir / 'test'}; run make data")
     pairs = []
     for file in files:
         with np.load(file) as arrays:
             pairs.append((arrays["x"], arrays["y"]))
-    x, y = (np.concatenate(arrays)[:n] for arrays in zip(*pairs, strict=True))
-    return x.astype("float32") / 255.0, y  # scaled as train.py's read_channel does
+    return (np.concatenate(arrays)[:n] for arrays in zip(*pairs, strict=True))
 
 
 def local_server(port: int):
@@ -35,17 +33,19 @@ def local_server(port: int):
     connection = http.client.HTTPConnection("localhost", port, timeout=60)
 
     def send(body: bytes) -> bytes:
-        headers = {"Content-Type": JSON, "Accept": JSON}
         try:
-            connection.request("POST", "/invocations", body, headers)
+            connection.request("POST", "/invocations", body, {"Content-Type": JSON, "Accept": JSON})
             answer = connection.getresponse()
             data = answer.read()
         except OSError as error:
-            raise aws.Refused(f"nothing answers on localhost:{port} ({error.strerror or error}); "
-                              "start the server first: make serve-local") from None  # fmt: skip
+            raise Failure(f"nothing answers on localhost:{port} ({error.strerror or error}); "
+                          "start the server first: make serve-local") from None  # fmt: skip
         if answer.status != 200:
-            reason = json.loads(data or b"{}").get("error", data[:200])
-            raise aws.Refused(f"the server answered {answer.status}: {reason}")
+            try:
+                reason = json.loads(data)["error"]
+            except (ValueError, KeyError, TypeError):
+                reason = data[:200]
+            raise Failure(f"the server answered {answer.status}: {reason}")
         return data
 
     return send, f"http://localhost:{port}/invocations"
@@ -56,50 +56,41 @@ def endpoint(name: str, region: str | None):
     runtime = aws.session(region).client("sagemaker-runtime")
 
     def send(body: bytes) -> bytes:
-        answer = runtime.invoke_endpoint(
-            EndpointName=name, ContentType=JSON, Accept=JSON, Body=body
-        )
+        answer = runtime.invoke_endpoint(EndpointName=name, ContentType=JSON, Accept=JSON,
+                                         Body=body)  # fmt: skip
         return answer["Body"].read()
 
     return send, f"endpoint {name}"
 
 
-def label_of(prediction) -> int:
+def label_of(answer: bytes) -> int:
     """The class: the highest score (the first output's, for a model of several)."""
-    if isinstance(prediction, dict):
-        prediction = next(iter(prediction.values()))
-    return int(np.argmax(prediction))
+    import numpy as np
 
-
-def main(argv=None) -> int:
-    parser = SettingsParser(__doc__)
-    parser.setting("--n", "examples to send", whole_number, "100")
-    parser.setting("--endpoint", "a SageMaker endpoint (default: the local server)")
-    parser.setting("--serve-port", "the local server's port", whole_number, "8080")
-    parser.setting("--data-dir", "the channels' folder", Path, "data")
-    parser.setting("--aws-region", "the endpoint's region")
-    args = parser.parse_args(argv)
     try:
-        x, y = examples(args.data_dir, args.n)
-        send, target = (
-            endpoint(args.endpoint, args.aws_region)
-            if args.endpoint
-            else local_server(args.serve_port)
-        )
-        test = args.data_dir / "test"
-        print(f"sending {len(x)} examples of {test} to {target}, one a request", flush=True)
-        labels, seconds = [], []
-        for example in x:
-            body = json.dumps({"instances": [example.tolist()]}).encode()
-            started = time.perf_counter()
-            answer = send(body)
-            seconds.append(time.perf_counter() - started)
-            try:
-                labels.append(label_of(json.loads(answer)["predictions"][0]))
-            except (ValueError, KeyError, IndexError, TypeError):
-                raise aws.Refused(f"the answer has no predictions: {answer[:100]!r}") from None
-    except Exception as error:  # one line: AWS's, the server's, or ours
-        sys.exit(f"error: {aws.explain(error)}")
+        prediction = json.loads(answer)["predictions"][0]
+        if isinstance(prediction, dict):
+            prediction = next(iter(prediction.values()))
+        return int(np.argmax(prediction))
+    except (ValueError, KeyError, IndexError, TypeError, StopIteration):
+        raise Failure(f"the answer has no predictions: {answer[:100]!r}") from None
+
+
+def main(settings) -> int:
+    import numpy as np
+
+    x, y = examples(settings.project_dir / settings.data_dir, settings.n)  # as given, if absolute
+    send, target = (endpoint(settings.endpoint, settings.aws_region) if settings.endpoint
+                    else local_server(settings.serve_port))  # fmt: skip
+    print(f"sending {len(x)} examples of {settings.data_dir / 'test'} to {target}, one a request",
+          flush=True)  # fmt: skip
+    labels, seconds = [], []
+    for example in x:
+        body = json.dumps({"instances": [example.tolist()]}).encode()
+        started = time.perf_counter()
+        answer = send(body)
+        seconds.append(time.perf_counter() - started)
+        labels.append(label_of(answer))
     right = np.asarray(labels) == y
     print(f"accuracy: {right.mean():.4f} ({right.sum()} of {len(y)} right)")
     print("example  predicted  label")
@@ -108,7 +99,3 @@ def main(argv=None) -> int:
     p50, p99 = np.percentile(np.asarray(seconds) * 1000, [50, 99])
     print(f"latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms (a request each, as the client sees it)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
