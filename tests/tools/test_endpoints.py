@@ -444,6 +444,19 @@ def test_what_deploy_or_undeploy_cannot_find_stops_it_in_one_line_before_anythin
     assert not {*CREATES, "SageMaker.DeleteEndpoint"} & set(actions(aws))
 
 
+def test_a_newest_job_whose_model_is_gone_is_named_with_the_job(smt, aws, account, jobs):
+    newer = trained(aws, account, "mnist-on-sagemaker-f0f0f0-20261201130000", model=False)
+
+    done = smt("deploy")
+
+    assert done.code == 2
+    assert done.err.splitlines() == [
+        f"error: MODEL_S3: {model_of(account, newer)}, the model of the newest train-remote "
+        f"job, {newer}, does not exist; check the URI"
+    ]
+    assert not set(CREATES) & set(actions(aws))
+
+
 def test_undeploy_refuses_an_endpoint_of_another_project(smt, aws, account):
     another_projects_endpoint(aws, "their-endpoint", [{"Key": "ProjectName", "Value": "Theirs"}])
 

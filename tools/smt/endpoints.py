@@ -101,7 +101,8 @@ def model_source(session, settings) -> tuple[str, str]:
     except s3.exceptions.ClientError as error:
         if aws.error_code(error) not in ("404", "NoSuchKey", "NoSuchBucket"):
             raise
-        raise BadSetting(f"MODEL_S3: {model} does not exist; check the URI") from None
+        whose = "" if source == "MODEL_S3" else f", the model of {source},"
+        raise BadSetting(f"MODEL_S3: {model}{whose} does not exist; check the URI") from None
     return model, source
 
 
