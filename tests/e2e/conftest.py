@@ -209,9 +209,6 @@ def project(tmp_path_factory, base_image, shared_venv):
     env = {**os.environ, "PATH": f"{shared_venv}/bin:{os.environ['PATH']}"}
     bake(out, env, project_name="Scale Out", aws_checks="skip")
     path = out / "scale_out"
-    # The virtualenv has the project's requirements: its marker, newer than the bake, keeps
-    # make from installing the tools into it.
-    Path(shared_venv, ".installed-tools").touch()
     settings = {"VENV": shared_venv, "BASE_IMAGE": base_image}
     make(path, "data", env=env, DATASET="digits", VENV=shared_venv)  # each only what it reads
     with Stopwatch("first make build of the run (cold without a layer cache)"):

@@ -239,12 +239,10 @@ def test_on_sigterm_the_requests_in_flight_complete(trained):
 def test_serve_local_serves_the_newest_run_and_predict_reports_on_it(project, trained, tmp_path):
     port = free_port()
     settings = {**project["settings"], "SERVE_PORT": str(port)}
-    command = [
-        "make",
-        "--no-print-directory",
-        "serve-local",
-        *(f"{k}={v}" for k, v in settings.items()),
-    ]
+    installed = [f"{project['settings']['VENV']}/.installed-{name}" for name in ("tools", "dev")]
+    options = [word for mark in installed for word in ("-o", mark)]  # as engines.make
+    command = ["make", "--no-print-directory", *options, "serve-local",
+               *(f"{k}={v}" for k, v in settings.items())]  # fmt: skip
     log = tmp_path / "serve-local.log"
     with log.open("w") as out:
         serve_local = subprocess.Popen(command, cwd=project["path"], env=project["env"],

@@ -91,7 +91,7 @@ def main(settings) -> int:
     image.build(settings)
     port = settings.serve_port
     name, url = f"{settings.base_job_name}-serve-{port}", f"http://localhost:{port}"
-    image.docker("run", "-d", "--rm", "--name", name, "-p", f"127.0.0.1:{port}:8080",
+    image.docker("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8080",
                  "-v", f"{folder}:{target}:ro", settings.image, "serve",
                  timeout=60, doing="docker run", capture=True)  # fmt: skip
     signal.signal(signal.SIGTERM, stop_on_sigterm)
@@ -109,6 +109,8 @@ def main(settings) -> int:
     finally:
         print(f"\nstopping {name} ...", flush=True)
         quietly("stop", "-t", "30", name, timeout=90)  # SIGTERM: requests in flight finish
-        quietly("rm", "-f", name, timeout=60)  # --rm has removed it, unless the daemon is slow
+        # not run with --rm: the daemon removes such a container after stop returns, so it
+        # could still be listed once we say it is gone; rm returns once it is
+        quietly("rm", "-f", name, timeout=60)
         logs.terminate()
         print(f"stopped; container {name} removed", flush=True)
