@@ -22,9 +22,7 @@ def test_training_saves_a_servable_model_under_version_1(opt_ml):
     assert not (opt_ml / "output" / "failure").exists()
 
 
-def test_the_saved_model_takes_the_images_as_stored_and_scores_them_as_training_did(
-    opt_ml, capfd
-):
+def test_the_saved_model_takes_the_images_as_stored_and_scores_them_as_training_did(opt_ml, capfd):
     """The scaling is a layer of the model: on the test channel as it is (0..255), the saved
     model's loss and accuracy are those train.py printed for it."""
     import numpy as np
