@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import traceback
+from collections import namedtuple
 
 import numpy as np
 
@@ -43,12 +44,9 @@ def bad(reason: str) -> Refused:
     return Refused("400 Bad Request", reason)
 
 
-class Signature:
-    """One signature of the model: its inputs by name, each (numpy dtype, shape; None where
-    any size goes, or None for any shape), and a call from arrays to arrays by name."""
-
-    def __init__(self, inputs: dict, call):
-        self.inputs, self.call = inputs, call
+# One signature of the model: its inputs by name, each (numpy dtype, shape: None where any
+# size goes, or None for any shape), and its call, from arrays by name to arrays by name.
+Signature = namedtuple("Signature", "inputs call")
 
 
 def of_tensorflow(function) -> Signature:
