@@ -29,7 +29,7 @@ COMMANDS = {
     "metrics": ("metrics:main", "final metrics of the newest local run, or of JOB="),
     "logs": ("jobs:logs", "a SageMaker job's log, followed while it runs (JOB=)"),
     "stop": ("jobs:stop", "stop a SageMaker job (JOB=)"),
-    "deploy": ("endpoints:deploy", "an endpoint of the newest remote job's model"),
+    "deploy": ("endpoints:deploy", "an endpoint of the newest train-remote job or TUNE_JOB's best"),
     "undeploy": ("endpoints:undeploy", "delete ENDPOINT=, its config and model"),
     "endpoints": ("endpoints:listing", "this project's endpoints: status, instances, age"),
     "doctor": ("doctor:main", "check Docker, AWS and disk: OK/WARN/FAIL, a fix for each FAIL"),

@@ -170,7 +170,7 @@ TABLE = [
     S("SERVE_INSTANCE_TYPE", INSTANCE, "ml.m5.large", "deploy", "the endpoint's instance type"),
     S("SERVE_INSTANCE_COUNT", WHOLE, "1", "deploy", "instances behind the endpoint"),
     S("SERVERLESS_MEMORY", serverless_memory, None, "deploy",
-      "MB (1024, 2048, ... 6144): a serverless endpoint instead"),
+      "a serverless endpoint of this much memory (MB) instead of instances"),
     S("DEPLOY_TIMEOUT", WHOLE, "1800", "deploy undeploy", "seconds to wait for an endpoint"),
     S("ENDPOINT", TEXT, None, "undeploy! predict",
       "an endpoint's name (make endpoints lists them)"),
