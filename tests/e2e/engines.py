@@ -110,10 +110,8 @@ def metric_definitions(project) -> list[dict]:
 
 
 def image_of(project, env, settings) -> str:
-    """The image name the project's Makefile would build now: ECR_REPOSITORY:IMAGE_TAG."""
-    repository, tag = (make(project, "-s", f"print-{name}", env=env, **settings).stdout.strip()
-                       for name in ("ECR_REPOSITORY", "IMAGE_TAG"))  # fmt: skip
-    return f"{repository}:{tag}"
+    """The image name the project's Makefile would build now."""
+    return make(project, "-s", "print-IMAGE", env=env, check=False, **settings).stdout.strip()
 
 
 # What moto 5.2.5's ECR GetAuthorizationToken hands out: base64 of "AWS:<password>", the
