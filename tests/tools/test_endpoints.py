@@ -193,12 +193,17 @@ def test_with_TUNE_JOB_deploy_serves_its_best_trial_and_says_so(smt, aws, script
             "MaxNumberOfTrainingJobs": 3, "MaxParallelTrainingJobs": 1}},
         TrainingJobDefinition={
             "AlgorithmSpecification": {"TrainingImage": "x:1", "TrainingInputMode": "File"},
-            "RoleArn": account.role_arn, "OutputDataConfig": {"S3OutputPath": "s3://b/o"},
+            "RoleArn": account.role_arn,
+            "OutputDataConfig": {"S3OutputPath": account.s3_output_path},
             "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1,
                                "VolumeSizeInGB": 30},
             "StoppingCondition": {"MaxRuntimeInSeconds": 60}})  # fmt: skip
-    score = {"MetricName": "validation:accuracy", "Value": 0.975}
-    best_job = {"TrainingJobName": best, "FinalHyperParameterTuningJobObjectiveMetric": score}
+    arn = f"arn:aws:sagemaker:::training-job/{best}"
+    best_job = {"TrainingJobName": best, "TrainingJobArn": arn,
+                "CreationTime": 1796500000, "TrainingJobStatus": "Completed",
+                "TunedHyperParameters": {"learning-rate": "0.003"},
+                "FinalHyperParameterTuningJobObjectiveMetric": {
+                    "MetricName": "validation:accuracy", "Value": 0.975}}  # fmt: skip
     scripted.tuning_statuses[TUNING_JOB] = [{"BestTrainingJob": best_job}]
 
     done = smt("deploy", "--tune-job", TUNING_JOB, "--wait", "0")
@@ -206,7 +211,7 @@ def test_with_TUNE_JOB_deploy_serves_its_best_trial_and_says_so(smt, aws, script
     assert done.code == 0, done.err
     assert request(aws, "SageMaker.CreateModel")["PrimaryContainer"]["ModelDataUrl"] == (
         model_of(account, best))  # fmt: skip
-    source = f"the best trial of {TUNING_JOB}, {best}, validation:accuracy 0.975"
+    source = f"the best trial of {TUNING_JOB}, {best}"
     assert done.out.splitlines()[0] == f"model:   {model_of(account, best)} ({source})"
     assert "SageMaker.ListTrainingJobs" not in actions(aws)
 
@@ -422,8 +427,8 @@ def test_a_bad_value_stops_deploy_in_one_line_naming_the_setting_before_any_requ
          f"MODEL_S3: {BUCKET}/nothing/model.tar.gz does not exist; check the URI"),
         ("deploy", ("--model-s3", f"{BUCKET}/m/model.tar.gz", "--tune-job", "t"), 2,
          "MODEL_S3, TUNE_JOB: name one model to serve, not both"),
-        ("deploy", ("--tune-job", "no-such-tuning"), 2,
-         "TUNE_JOB: there is no tuning job no-such-tuning in us-east-1; name one of make tune's"),
+        ("deploy", ("--tune-job", "no-such-tuning"), 1,
+         "TUNE_JOB: there is no tuning job no-such-tuning in us-east-1"),
         ("deploy", ("--image-tag", "never-pushed"), 1,
          "the image 210987654321.dkr.ecr.us-east-1.amazonaws.com/mnist_on_sagemaker:never-pushed "
          "is not in ECR; push it first: make push"),

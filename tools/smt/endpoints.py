@@ -41,7 +41,8 @@ def project_of(sagemaker, arn: str) -> str | None:
                 None)  # fmt: skip
 
 
-# ---- what to deploy: MODEL_S3, TUNE_JOB's best trial, or the newest train-remote job
+# ---- what to deploy: MODEL_S3, TUNE_JOB's best trial (tune_remote's), or the newest
+# train-remote job
 def newest_job(sagemaker, settings) -> tuple[str, str]:
     """(model, source) of the newest Completed train-remote job of this project. Tuning trials
     share its name prefix and tags (the tuner copies them): DescribeTrainingJob's TuningJobArn
@@ -66,34 +67,18 @@ def newest_job(sagemaker, settings) -> tuple[str, str]:
     )
 
 
-def best_trial(sagemaker, settings) -> tuple[str, str]:
-    """(model, source) of TUNE_JOB's best trial, as SageMaker ranks them by the objective."""
-    name = settings.tune_job
-    try:
-        tuning = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
-    except sagemaker.exceptions.ResourceNotFound:
-        raise BadSetting(f"TUNE_JOB: there is no tuning job {name} in {settings.aws_region}; "
-                         "name one of make tune's") from None  # fmt: skip
-    best = tuning.get("BestTrainingJob")
-    if not best:
-        status = tuning["HyperParameterTuningJobStatus"]
-        raise Failure(f"TUNE_JOB: {name} has no completed trial yet ({status}); "
-                      f"make tune-status TUNE_JOB={name} shows its trials")  # fmt: skip
-    trial = best["TrainingJobName"]
-    job = sagemaker.describe_training_job(TrainingJobName=trial)
-    score = best.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
-    scored = f", {score['MetricName']} {score['Value']:g}" if score else ""
-    return job["ModelArtifacts"]["S3ModelArtifacts"], f"the best trial of {name}, {trial}{scored}"
-
-
 def model_source(session, settings) -> tuple[str, str]:
     if settings.model_s3 and settings.tune_job:
         raise BadSetting("MODEL_S3, TUNE_JOB: name one model to serve, not both")
-    sagemaker = session.client("sagemaker")
     if settings.model_s3:
         model, source = settings.model_s3, "MODEL_S3"
+    elif settings.tune_job:
+        from smt import tune_remote
+
+        trial, model = tune_remote.best_model(settings)
+        source = f"the best trial of {settings.tune_job}, {trial}"
     else:
-        model, source = (best_trial if settings.tune_job else newest_job)(sagemaker, settings)
+        model, source = newest_job(session.client("sagemaker"), settings)
     bucket, _, key = model.removeprefix("s3://").partition("/")
     s3 = session.client("s3")
     try:
