@@ -1,7 +1,6 @@
 """Fixtures of the tools' unit tests: they import smt and call it in-process, in a copy of one
 project baked once per session (no bake per test), against the session's moto server."""
 
-import importlib.util
 import shutil
 import sys
 from dataclasses import dataclass
@@ -30,15 +29,6 @@ def baked(tmp_path_factory) -> Path:
         folder.mkdir(parents=True)
         np.savez(folder / "data.npz", x=np.zeros((4, 8, 8), "uint8"), y=np.zeros(4, "uint8"))
     return output_dir / SLUG
-
-
-@pytest.fixture(scope="session")
-def serving_module(baked):
-    """The baked project's container/serving.py, loaded without a model (no TensorFlow)."""
-    spec = importlib.util.spec_from_file_location("serving", baked / "container" / "serving.py")
-    serving = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(serving)
-    return serving
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import numpy as np
 import pytest
-from helpers import free_port, request_body
+from helpers import TEMPLATE_DIR, free_port, project_module, request_body
 
 ENDPOINT = "digits-endpoint"
 INVOKE = f"/endpoints/{ENDPOINT}/invocations"
@@ -85,10 +85,12 @@ class Quiet(WSGIRequestHandler):
 
 
 @pytest.fixture
-def local_server(serving_module, monkeypatch):
+def local_server(monkeypatch):
     """serving.py's app on a free port of localhost, as make serve-local serves it; its model
     a stub that scores each of the 8 rows of an image by its sum. Yields the port and the
     shape the model takes, to change."""
+    serving_module = project_module(TEMPLATE_DIR / "{{cookiecutter.project_slug}}",
+                                    "container/serving.py")  # without a model  # fmt: skip
     shape = {"images": (np.float32, (None, 8, 8))}
     model = serving_module.Signature(shape, lambda a: {"scores": a["images"].sum(axis=2)})
     monkeypatch.setattr(serving_module, "SIGNATURES", {"serving_default": model})

@@ -10,14 +10,16 @@ import json
 import botocore.session
 import numpy as np
 import pytest
+from helpers import TEMPLATE_DIR, project_module
 
 JSON, NPY = "application/json", "application/x-npy"
 LIMIT = 6 * 1024 * 1024  # SageMaker's real-time payload limit
 
 
-@pytest.fixture
-def module(serving_module):
-    return serving_module
+@pytest.fixture(scope="module")
+def module():
+    """container/serving.py, loaded without a model (TensorFlow unloaded)."""
+    return project_module(TEMPLATE_DIR / "{{cookiecutter.project_slug}}", "container/serving.py")
 
 
 @pytest.fixture
