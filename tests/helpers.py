@@ -161,10 +161,6 @@ def make_with_test_venv(
     )
 
 
-def train_remote(project: Path, env: dict[str, str], **settings):
-    return make_with_test_venv(project, "train-remote", ".installed-tools", env, **settings)
-
-
 def run_doctor(project: Path, env: dict[str, str], timeout: float = 120, **settings: str):
     return make_with_test_venv(project, "doctor", ".installed-tools", env, timeout, **settings)
 
