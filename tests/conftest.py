@@ -197,7 +197,8 @@ def moto(moto_server):
 def overlay(moto):
     """A StatusOverlay in front of this test's moto server: point AWS_ENDPOINT_URL at its url."""
     server = StatusOverlay(moto)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for serve_forever's next look (0.5 s by default) at each test's end
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield server
     server.shutdown()

@@ -98,8 +98,8 @@ def image_layers(image: str) -> list[str]:
 
 def metric_definitions(project) -> list[dict]:
     """The metric definitions the baked project gives SageMaker, as its launcher loads them."""
-    code = "import json; from project_tools.contract import runtime; "
-    code += "print(json.dumps(runtime().metric_definitions()))"
+    code = "import json; from smt import project; "
+    code += "print(json.dumps(project.runtime().metric_definitions()))"
     done = run([sys.executable, "-c", code], cwd=project)
     return json.loads(done.stdout)
 
