@@ -287,3 +287,14 @@ def hide_modules(folder: Path, *modules: str) -> str:
         (folder / module).mkdir(parents=True)
         (folder / module / "__init__.py").write_text(f"raise ImportError('{module} is hidden')\n")
     return str(folder)
+
+
+def refused_argument(project: Path, name: str) -> None:
+    """The project's run_estimator.trainer_arguments() with an argument ModelTrainer refuses,
+    as a user's typo would add it."""
+    definition = project / "run_estimator.py"
+    text = definition.read_text()
+    assert "    return arguments\n" in text
+    definition.write_text(
+        text.replace("    return arguments\n", f"    return {{**arguments, {name!r}: 1}}\n")
+    )

@@ -7,6 +7,7 @@ in tests/e2e (test_the_loop.py, test_scale_out.py)."""
 from pathlib import Path
 
 import pytest
+from helpers import refused_argument
 from smt import image, local_run
 
 PRINTED = "algo-1-x8k2p  | METRIC train:loss=0.5 epoch=1"
@@ -132,12 +133,7 @@ def test_ctrl_c_ends_the_run_as_failed_saying_the_same_command_resumes_it(
 def test_a_trainer_the_sdk_refuses_ends_the_run_with_a_failure_file_and_one_line(
     smt, project_dir, local_mode
 ):
-    definition = project_dir / "run_estimator.py"
-    definition.write_text(
-        definition.read_text().replace(
-            "    return arguments\n", "    return {**arguments, 'vpc': 1}\n"
-        )
-    )
+    refused_argument(project_dir, "vpc")
 
     done = smt("train-local")
 

@@ -14,7 +14,15 @@ import urllib.parse
 from types import SimpleNamespace
 
 import pytest
-from helpers import MOTO_ACCOUNT_ID, SAGEMAKER_TRUST, actions, bodies, iam_simulation, put_image_tag
+from helpers import (
+    MOTO_ACCOUNT_ID,
+    SAGEMAKER_TRUST,
+    actions,
+    bodies,
+    iam_simulation,
+    put_image_tag,
+    refused_argument,
+)
 from smt import jobs
 from status_overlay import ANY_JOB
 
@@ -238,12 +246,7 @@ def test_an_image_tag_that_is_not_in_ecr_stops_train_remote_before_any_upload(
 def test_a_trainer_the_sdk_refuses_is_one_line_naming_run_estimator_before_any_upload(
     smt, account, project_dir
 ):
-    definition = project_dir / "run_estimator.py"
-    definition.write_text(
-        definition.read_text().replace(
-            "    return arguments\n", "    return {**arguments, 'vpc': 1}\n"
-        )
-    )
+    refused_argument(project_dir, "vpc")
 
     done = smt("train-remote")
 
