@@ -61,16 +61,22 @@ def run(
     return done
 
 
-def make(project, *targets, env, check=True, timeout=1800, user=None, **settings):
-    """make TARGETS KEY=value... in the project; as `user` (a ProjectUser) if given."""
+def make_argv(*targets, user=None, **settings) -> list[str]:
+    """make TARGETS KEY=value..., as `user` (a ProjectUser) if given. With this test run's
+    virtualenv as VENV, its install markers count as made (-o): it has the project's
+    requirements, and the tools of this checkout come on PYTHONPATH."""
+    made = []
+    if settings.get("VENV") == sys.prefix:
+        made = [f"-o{sys.prefix}/.installed-{name}" for name in ("tools", "dev")]
     assignments = [f"{key}={value}" for key, value in settings.items()]
-    return run(
-        [*(user.prefix if user else []), "make", "--no-print-directory", *targets, *assignments],
-        cwd=project,
-        env=env,
-        check=check,
-        timeout=timeout,
-    )
+    prefix = user.prefix if user else []
+    return [*prefix, "make", "--no-print-directory", *made, *targets, *assignments]
+
+
+def make(project, *targets, env, check=True, timeout=1800, user=None, **settings):
+    """make TARGETS KEY=value... in the project (make_argv)."""
+    command = make_argv(*targets, user=user, **settings)
+    return run(command, cwd=project, env=env, check=check, timeout=timeout)
 
 
 @dataclass
@@ -105,8 +111,10 @@ def metric_definitions(project) -> list[dict]:
 
 
 def image_of(project, env, settings) -> str:
-    """The image name the project's Makefile would build now."""
-    return make(project, "-s", "print-IMAGE", env=env, check=False, **settings).stdout.strip()
+    """The image name the project's tools would build now: ECR_REPOSITORY:IMAGE_TAG."""
+    values = [make(project, "-s", f"print-{name}", env=env, check=False, **settings).stdout.strip()
+              for name in ("ECR_REPOSITORY", "IMAGE_TAG")]  # fmt: skip
+    return ":".join(values)
 
 
 # What moto 5.2.5's ECR GetAuthorizationToken hands out: base64 of "AWS:<password>", the
