@@ -80,7 +80,7 @@ TABLE = [
     S("AWS_ACCOUNT_ID", TEXT, None, ECR, "the AWS account that runs the jobs"),
     S("AWS_REGION", TEXT, None, f"{AWS} {ECR} predict", "the region of ECR, S3 and SageMaker"),
     S("ROLE_ARN", TEXT, None, "train-remote! tune! deploy! doctor", "the IAM role SageMaker assumes"),
-    S("ECR_REPOSITORY", TEXT, None, f"{IMAGE} login", "the ECR repository of the image"),
+    S("ECR_REPOSITORY", TEXT, None, IMAGE, "the ECR repository of the image"),
     S("REGISTRY", TEXT, None, ECR, "the ECR registry host (default: from account and region)"),
     S("S3_OUTPUT_PATH", S3_URI, None, f"{REMOTE} deploy doctor",
       "where SageMaker writes models; data/ is uploaded to S3_OUTPUT_PATH/data"),
@@ -93,7 +93,7 @@ TABLE = [
       "gpu: TensorFlow's CUDA libraries in the image, and local runs get the GPUs"),
     S("PLATFORM", TEXT, "linux/amd64", IMAGE,
       "the image's platform: SageMaker runs linux/amd64, so build for it on any host"),
-    S("IMAGE_TAG", TEXT, None, f"{IMAGE} login",
+    S("IMAGE_TAG", TEXT, None, IMAGE,
       "the image tag (default: a hash of the build inputs)"),
     # ---- training
     S("HPARAMS", TEXT, "", f"{LOCAL} {REMOTE}",
