@@ -258,10 +258,14 @@ def test_a_trainer_the_sdk_refuses_is_one_line_naming_run_estimator_before_any_u
     assert actions(account) == PREFLIGHT
 
 
+# The SDK describes the job it creates once; train-remote's own describes come after.
+SDK_DESCRIBES = 1
+
+
 def the_job_goes(overlay, *statuses: dict) -> None:
-    """The submitted job answers InProgress until train-remote's first own describe, then
-    each of `statuses` in turn."""
-    overlay.statuses[ANY_JOB] = [RUNNING, RUNNING, *statuses]
+    """The submitted job answers InProgress to the SDK's describe and train-remote's first,
+    then each of `statuses` in turn."""
+    overlay.statuses[ANY_JOB] = [RUNNING] * (SDK_DESCRIBES + 1) + list(statuses)
 
 
 def test_a_job_that_fails_while_train_remote_waits_prints_its_reason_and_exits_1(
@@ -282,6 +286,7 @@ def test_a_job_that_fails_while_train_remote_waits_prints_its_reason_and_exits_1
         f"FAILED: {reason}",
     ]
     assert (done.code, done.err) == (1, "")
+    assert behind_overlay.describes == SDK_DESCRIBES + 2  # it saw InProgress, then Failed
 
 
 @pytest.mark.parametrize(
@@ -302,6 +307,7 @@ def test_a_job_stopped_while_train_remote_waits_ends_it_with_exit_0_saying_how(
         f"Training job {job}: {says}",
     ]
     assert (done.code, done.err) == (0, "")
+    assert behind_overlay.describes == SDK_DESCRIBES + 2
 
 
 def test_ctrl_c_while_train_remote_waits_exits_130_saying_the_job_runs_on_and_how_to_stop_it(
