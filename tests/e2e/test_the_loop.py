@@ -77,6 +77,8 @@ def current_image(loop) -> str:
 
 
 def test_make_build_builds_the_image_with_the_given_base(loop):
+    # the same build inputs make the same tag: an earlier run's image would be up to date
+    run(["docker", "rmi", "-f", current_image(loop)], check=False)
     with Stopwatch("make build (layers cached by the module before)"):
         done = make(loop["project"], "build", env=loop["env"], timeout=2400, **loop["settings"])
     image = current_image(loop)
