@@ -49,8 +49,8 @@ test-e2e: venv  ## End-to-end tests only: build, local mode, push, remote job
 
 .PHONY: lint
 lint: venv  ## ruff on the template's code and on a project baked with the defaults
-	$(VENV)/bin/ruff check sm_template hooks tests
-	$(VENV)/bin/ruff format --check sm_template hooks tests
+	$(VENV)/bin/ruff check sm_template hooks tests tools scripts
+	$(VENV)/bin/ruff format --check sm_template hooks tests tools scripts
 
 .PHONY: bench
 bench: venv  ## Benchmark the edit-train loop; writes bench/RESULTS.md (BENCH_ARGS=--quick: a short run)

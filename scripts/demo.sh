@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bake a demo project (AWS checks skipped) and run `make data`, `build`, `train-local` in it.
+# Bake a demo project (AWS checks skipped) and run `make data build train-local` in it.
 # Online (a user's machine): the template's default base image and the real MNIST.
 # Offline (OFFLINE=1, or OFFLINE=auto when the base image cannot be pulled): a locally
 # built Debian base image and the digits set bundled with scikit-learn.
@@ -48,9 +48,8 @@ mkdir -p "$DEMO_DIR"
     project_name="Demo MNIST" aws_checks=skip
 project="$DEMO_DIR/demo_mnist"
 
-say "make data (DATASET=$dataset), make build"
-make --no-print-directory "${made[@]}" -C "$project" data VENV="$VENV" DATASET="$dataset"
-make --no-print-directory "${made[@]}" -C "$project" build VENV="$VENV" BASE_IMAGE="$base"
+say "make data build (DATASET=$dataset)"
+BASE_IMAGE="$base" make --no-print-directory "${made[@]}" -C "$project" data build VENV="$VENV" DATASET="$dataset"
 
 say "make train-local HPARAMS=\"$HPARAMS\""
 make --no-print-directory "${made[@]}" -C "$project" train-local VENV="$VENV" BASE_IMAGE="$base" HPARAMS="$HPARAMS"

@@ -26,7 +26,7 @@ def git_url(template: str) -> str | None:
     """The clone URL of a template given as a repository, None for a local folder."""
     for short, prefix in ABBREVIATIONS.items():
         if template.startswith(short):
-            return prefix + template[len(short):].removesuffix(".git") + ".git"
+            return prefix + template[len(short) :].removesuffix(".git") + ".git"
     if re.match(r"(git\+)?(https?|ssh|git|file)://|[\w.-]+@[\w.-]+:", template):
         return template.removeprefix("git+")
     return None
@@ -39,8 +39,8 @@ def requirement(answers: dict, template_dir: Path) -> str:
     template = str(answers.get("_template") or "")
     url = git_url(template)
     if url:
-        commit = subprocess.run(["git", "-C", str(template_dir), "rev-parse", "HEAD"],
-                                capture_output=True, text=True, timeout=20).stdout.strip()  # fmt: skip
+        head = ["git", "-C", str(template_dir), "rev-parse", "HEAD"]
+        commit = subprocess.run(head, capture_output=True, text=True, timeout=20).stdout.strip()
         if commit:
             return f"{name} @ git+{url}@{commit}#subdirectory=tools"
     folder = Path(os.environ.get("PWD", "."), template) if template and not url else template_dir

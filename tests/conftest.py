@@ -197,8 +197,8 @@ def moto(moto_server):
 def overlay(moto):
     """A StatusOverlay in front of this test's moto server: point AWS_ENDPOINT_URL at its url."""
     server = StatusOverlay(moto)
-    # shutdown() waits for serve_forever's next look (0.5 s by default) at each test's end
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    # shutdown() waits for serve_forever to look again: every 0.05 s, not its 0.5 s default
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield server
     server.shutdown()

@@ -110,11 +110,10 @@ IMAGE_MANIFEST = {
 
 
 def make_setting(project: Path, name: str, **settings: str) -> str:
-    """A setting's value as the project's Makefile computes it (make print-NAME), with
+    """A setting's value in force in the project (make print-NAME, with this run's tools), with
     the other settings given on make's command line."""
     done = subprocess.run(
-        ["make", "-s", "--no-print-directory", f"print-{name}"]
-        + [f"{key}={value}" for key, value in settings.items()],
+        [*make_command(f"print-{name}", ".installed-tools", **settings), "-s"],
         cwd=project,
         capture_output=True,
         text=True,
@@ -124,7 +123,7 @@ def make_setting(project: Path, name: str, **settings: str) -> str:
 
 
 def project_module(project: Path, relative_path: str):
-    """A module of a baked project (project_tools/aws.py...), loaded from its file."""
+    """A module of a baked project (code/sagemaker_runtime.py...), loaded from its file."""
     path = project / relative_path
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
@@ -189,6 +188,21 @@ def bake_with_data(output_dir: Path, slug: str = "mnist_on_sagemaker") -> Path:
     return output_dir / slug
 
 
+def trials_table(stdout: str) -> dict[str, dict]:
+    """The table of trials tune-local and tune-status print: trial -> its cells by column,
+    and whether it is starred (the best)."""
+    lines = stdout.splitlines()
+    [start] = [i for i, line in enumerate(lines) if line.startswith("  trial  ")]
+    header = re.split(r"\s{2,}", lines[start].strip())
+    rows = {}
+    for line in lines[start + 1 :]:
+        if not line.strip():
+            break
+        cells = dict(zip(header, re.split(r"\s{2,}", line[2:].strip()), strict=True))
+        rows[cells["trial"]] = {**cells, "best": line.startswith("* ")}
+    return rows
+
+
 def request_body(request: dict) -> str:
     """A request's body as moto's recorder kept it (base64 when it was not text)."""
     body = request.get("body") or ""
@@ -231,21 +245,24 @@ def put_image_tag(moto, repository: str, tag: str) -> None:
 def seed_ready_account(moto, project: Path) -> None:
     """What train-remote needs, made in the moto server: the ECR repository holding the
     image tag the project would run, the execution role trusting SageMaker, the bucket."""
-    repository = make_setting(project, "ECR_REPOSITORY")
+    names = ("ECR_REPOSITORY", "IMAGE_TAG", "ROLE_ARN", "S3_OUTPUT_PATH")
+    seed_account(moto, *(make_setting(project, name) for name in names))
+
+
+def seed_account(moto, repository: str, tag: str, role_arn: str, s3_output_path: str) -> None:
+    """seed_ready_account() with the settings given (smt's, in-process: no make)."""
     ecr = moto.client("ecr")
     ecr.create_repository(repositoryName=repository)
     ecr.put_image(
         repositoryName=repository,
         imageManifest=json.dumps(IMAGE_MANIFEST),
         imageManifestMediaType=IMAGE_MANIFEST["mediaType"],
-        imageTag=make_setting(project, "IMAGE_TAG"),
+        imageTag=tag,
     )
     moto.client("iam").create_role(
-        RoleName=make_setting(project, "ROLE_ARN").rsplit("/", 1)[-1],
-        AssumeRolePolicyDocument=json.dumps(SAGEMAKER_TRUST),
+        RoleName=role_arn.rsplit("/", 1)[-1], AssumeRolePolicyDocument=json.dumps(SAGEMAKER_TRUST)
     )
-    bucket = make_setting(project, "S3_OUTPUT_PATH").removeprefix("s3://").split("/")[0]
-    moto.client("s3").create_bucket(Bucket=bucket)
+    moto.client("s3").create_bucket(Bucket=s3_output_path.removeprefix("s3://").split("/")[0])
 
 
 def iam_simulation(denied: tuple[str, ...] = ()):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from cookiecutter.main import cookiecutter
-from helpers import TEMPLATE_DIR, VENV_BIN, make_setting
+from helpers import TEMPLATE_DIR, VENV_BIN, make_command, make_setting
 
 EXPECTED_FILES = sorted(
     [
@@ -32,39 +32,21 @@ EXPECTED_FILES = sorted(
         "container/serve",
         "container/serving.py",
         "container/train",
-        "project_tools/aws.py",
-        "project_tools/contract.py",
-        "project_tools/doctor.py",
-        "project_tools/endpoints.py",
-        "project_tools/job_settings.py",
-        "project_tools/jobs.py",
-        "project_tools/local_run.py",
-        "project_tools/local_server.py",
-        "project_tools/metrics.py",
-        "project_tools/predict.py",
-        "project_tools/settings.py",
-        "project_tools/search_space.py",
-        "project_tools/tune_local.py",
-        "project_tools/tuning_report.py",
-        "project_tools/tune_remote.py",
         "pyproject.toml",
         "requirements-dev.txt",
         "requirements-gpu.txt",
+        "requirements-smt.txt",
         "requirements-tools.txt",
         "requirements-uv.txt",
         "requirements.txt",
         "run_estimator.py",
         "sagemaker.yaml",
         "scripts/prepare_data.py",
+        "settings.env",
         "tests/conftest.py",
         "tests/test_job_contract.py",
-        "tests/test_metrics.py",
         "tests/test_prepare_data.py",
-        "tests/test_run_estimator.py",
-        "tests/test_sagemaker_runtime.py",
-        "tests/test_scale_out.py",
         "tests/test_train.py",
-        "tests/test_tune_local.py",
     ]
 )
 MAKE_TARGETS = [
@@ -153,11 +135,12 @@ def test_varied_answers_generate_a_clean_project_with_those_answers(tmp_path, an
         if path.is_file() and not any(fnmatch.fnmatch(relative, p) for p in copied_as_is):
             text = path.read_text(encoding="utf-8")
             assert "{{" not in text and "{%" not in text, f"unrendered Jinja in {path.name}"
-    makefile = (project / "Makefile").read_text()
-    assert f"AWS_REGION ?= {answers['aws_region']}\n" in makefile
-    assert f"INSTANCE_TYPE ?= {answers['instance_type']}\n" in makefile
+    settings = (project / "settings.env").read_text()
+    assert f"AWS_REGION = {answers['aws_region']}\n" in settings
+    assert f"INSTANCE_TYPE = {answers['instance_type']}\n" in settings
+    assert f"PROJECT_NAME = {answers['project_name']}\n" in settings
     partition = REGIONS[answers["aws_region"]]
-    assert re.search(rf"ROLE_ARN \?= arn:{partition}:iam::\d{{12}}:role/", makefile)
+    assert re.search(rf"ROLE_ARN = arn:{partition}:iam::\d{{12}}:role/", settings)
     saved = json.loads((project / ".cookiecutter.json").read_text())
     assert saved["project_name"] == answers["project_name"]
 
@@ -184,69 +167,35 @@ def test_make_dry_runs_every_target(default_project, target):
 
 
 def test_make_help_is_the_default_and_lists_every_target_with_a_line(default_project):
-    done = subprocess.run(["make"], cwd=default_project, capture_output=True, text=True)
+    command = make_command("help", ".installed-tools")
+    command.remove("help")  # the default goal
+    done = subprocess.run(command, cwd=default_project, capture_output=True, text=True)
     listed = re.findall(r"^  ([a-z-]+) +\S", done.stdout, re.MULTILINE)
     assert sorted(listed) == sorted(MAKE_TARGETS)
+    assert "$(" not in done.stdout, "an unexpanded make variable in make help"
 
 
-def makefile_settings(project: Path) -> dict[str, str]:
-    """setting -> its help line, as `make help` lists them."""
-    done = subprocess.run(["make", "help"], cwd=project, capture_output=True, text=True)
-    settings = done.stdout.split("Settings", 1)[1]
-    return dict(re.findall(r"^  ([A-Z][A-Z0-9_]+) +(\S.*)$", settings, re.MULTILINE))
-
-
-def launcher_options(project: Path) -> dict[str, str]:
-    """option -> the setting it reads, from run_estimator.py --help."""
-    done = subprocess.run(
-        [sys.executable, "run_estimator.py", "--help"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        env={
-            "PATH": os.environ["PATH"],
-            "HOME": os.environ["HOME"],
-            "PYTHONDONTWRITEBYTECODE": "1",
-        },
-    )
-    text = " ".join(done.stdout.split("options:", 1)[1].split())
-    return dict(re.findall(r"(--[a-z0-9-]+) [A-Z0-9_]+ [^[]*\[([A-Z0-9_]+)", text))
-
-
-def fake_venv(tmp_path: Path, project: Path) -> Path:
-    """A VENV whose python records its arguments and environment instead of running."""
+def fake_venv(tmp_path: Path) -> Path:
+    """A VENV whose smt records its arguments and environment instead of running."""
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
-    python = venv / "bin" / "python"
-    python.write_text(
+    smt = venv / "bin" / "smt"
+    smt.write_text(
         f"#!{sys.executable}\nimport json, os, sys\n"
         "record = {'argv': sys.argv[1:], 'env': dict(os.environ)}\n"
         "json.dump(record, open(os.environ['RECORD'], 'w'))\n"
     )
-    python.chmod(0o755)
+    smt.chmod(0o755)
     for marker in (".installed-tools", ".installed-dev"):  # newer than the requirements
         (venv / marker).touch()
     return venv
 
 
-def test_make_help_lists_every_setting_with_what_it_does(default_project):
-    settings = makefile_settings(default_project)
-    assert {"AWS_REGION", "INSTANCE_TYPE", "HPARAMS", "SPOT", "KEEP_ALIVE", "VENV"} <= set(settings)
-    assert all(len(line) > 10 for line in settings.values()), settings
-
-
-def test_every_launcher_option_reads_a_setting_that_the_makefile_declares(default_project):
-    options = launcher_options(default_project)
-    assert len(options) >= 20, options
-    # --image is the one the recipes pass themselves: the local tag, or the ECR URI
-    assert set(options.values()) - {"IMAGE"} <= set(makefile_settings(default_project))
-
-
-def record_train_remote(project: Path, tmp_path: Path, *overrides: str) -> dict:
-    """What `make train-remote` hands the launcher: its arguments and environment."""
+def recorded_smt(project: Path, tmp_path: Path, target: str, *overrides: str) -> dict:
+    """What `make TARGET` hands the tools: smt's arguments and environment."""
     record = tmp_path / "record.json"
     done = subprocess.run(
-        ["make", "train-remote", f"VENV={fake_venv(tmp_path, project)}", *overrides],
+        ["make", target, f"VENV={fake_venv(tmp_path)}", *overrides],
         cwd=project,
         env={**os.environ, "RECORD": str(record)},
         capture_output=True,
@@ -254,37 +203,24 @@ def record_train_remote(project: Path, tmp_path: Path, *overrides: str) -> dict:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    recorded = json.loads(record.read_text())
-    assert recorded["argv"][:2] == ["run_estimator.py", "remote"]
-    return recorded
+    return json.loads(record.read_text())
 
 
-def test_the_makefile_defaults_reach_the_launcher_as_its_options_defaults(
-    default_project, tmp_path
+@pytest.mark.parametrize(
+    "target", sorted(set(MAKE_TARGETS) - {"help", "venv", "test", "clean", "update"})
+)
+def test_each_make_target_of_the_tools_runs_smt_with_that_command(
+    default_project, tmp_path, target
 ):
-    options = launcher_options(default_project)
-    env = record_train_remote(default_project, tmp_path)["env"]
-    shown = subprocess.run(
-        [sys.executable, "run_estimator.py", "--help"],
-        cwd=default_project,
-        env={**env, "COLUMNS": "1000", "PYTHONDONTWRITEBYTECODE": "1"},  # no wrapping at hyphens
-        capture_output=True,
-        text=True,
-    ).stdout
-    text = " ".join(shown.split())
-    for option, setting in options.items():
-        if setting == "IMAGE":  # the recipes pass it: the local tag, or the ECR URI
-            continue
-        default = make_setting(default_project, setting)
-        assert env.get(setting) == default, setting
-        assert (f"[{setting}={default}]" if default else f"[{setting}]") in text, option
+    assert recorded_smt(default_project, tmp_path, target)["argv"] == [target]
 
 
-def test_a_setting_given_to_make_overrides_its_default_for_the_launcher(default_project, tmp_path):
-    env = record_train_remote(
-        default_project, tmp_path, "INSTANCE_COUNT=3", "HPARAMS=epochs=2 learning-rate=0.01"
+def test_a_setting_given_to_make_reaches_smt_in_its_environment(default_project, tmp_path):
+    env = recorded_smt(
+        default_project, tmp_path, "train-remote", "INSTANCE_COUNT=3", "HPARAMS=epochs=2 seed=1"
     )["env"]
-    assert env["INSTANCE_COUNT"] == "3" and env["HPARAMS"] == "epochs=2 learning-rate=0.01"
+    assert env["INSTANCE_COUNT"] == "3" and env["HPARAMS"] == "epochs=2 seed=1"
+    assert "INSTANCE_COUNT=3" in env["MAKEFLAGS"]  # what smt checks against the command
 
 
 def test_the_ci_workflow_keeps_githubs_expressions_and_lints_tests_and_builds(default_project):
@@ -322,22 +258,6 @@ def test_the_dockerfile_passes_hadolint_and_the_code_passes_ruff_format(tmp_path
     assert done.returncode == 0, done.stdout
 
 
-def test_the_image_tag_is_never_latest_and_follows_the_build_inputs(tmp_path):
-    project = bake(tmp_path)
-
-    def tag():
-        return subprocess.run(
-            ["make", "-s", "print-IMAGE_TAG"], cwd=project, capture_output=True, text=True
-        ).stdout.strip()
-
-    first = tag()
-    assert re.fullmatch(r"src-[0-9a-f]{10}", first)
-    (project / "README.md").write_text("not a build input\n")
-    assert tag() == first
-    (project / "code" / "train.py").write_text("# changed\n")
-    assert tag() != first
-
-
 @pytest.mark.parametrize("accelerator", ["cpu", "gpu"])
 def test_the_dockerfile_installs_in_one_layer_that_purges_its_compiler_with_code_last(
     tmp_path, accelerator
@@ -370,20 +290,9 @@ def test_the_dockerfile_installs_in_one_layer_that_purges_its_compiler_with_code
 def test_a_gpu_project_builds_a_cuda_image_for_a_gpu_instance_and_runs_local_gpu(tmp_path):
     project = bake(tmp_path, accelerator="gpu")
     assert "tensorflow[and-cuda]==2.21.0" in (project / "requirements-gpu.txt").read_text()
-    assert "INSTANCE_TYPE ?= ml.g5.xlarge\n" in (project / "Makefile").read_text()
-
-    def dry_run(target, *settings):
-        return subprocess.run(
-            ["make", "-n", target, "VENV=/v", *settings],
-            cwd=project,
-            capture_output=True,
-            text=True,
-        ).stdout
-
-    assert "REQUIREMENTS=requirements-gpu.txt" in dry_run("build")
-    assert re.search(r":src-[0-9a-f]{10}-gpu ", dry_run("build"))
+    assert "INSTANCE_TYPE = ml.g5.xlarge\n" in (project / "settings.env").read_text()
     assert make_setting(project, "ACCELERATOR") == "gpu"  # local runs: local_gpu
-    assert "REQUIREMENTS=requirements.txt" in dry_run("build", "ACCELERATOR=cpu")
+    assert make_setting(project, "IMAGE_TAG").endswith("-gpu")
 
 
 @pytest.mark.parametrize(
@@ -455,39 +364,3 @@ def test_make_test_in_the_generated_project_passes(default_project):
     )
     assert done.returncode == 0, done.stdout[-3000:]
     assert re.search(r"\d+ passed", done.stdout)
-
-
-def docker_on_path(tmp_path: Path, build_help: str) -> dict[str, str]:
-    """PATH with a `docker` whose `build --help` says build_help and that knows no image.
-    (No buildx can be installed here, so the BuildKit side is shown through its help text.)"""
-    shim = tmp_path / "bin"
-    shim.mkdir()
-    docker = shim / "docker"
-    docker.write_text(
-        '#!/bin/sh\n[ "$1 $2" = "build --help" ] && printf "%s\\n" "$BUILD_HELP"\nexit 1\n'
-    )
-    docker.chmod(0o755)
-    return {**os.environ, "PATH": f"{shim}:{os.environ['PATH']}", "BUILD_HELP": build_help}
-
-
-@pytest.mark.parametrize(
-    "builder, build_help, provenance",
-    [
-        ("buildkit", "      --provenance string   Shorthand for --attest=type=provenance", True),
-        ("classic", "  -t, --tag list   Name and optionally a tag", False),
-    ],
-)
-def test_make_build_targets_linux_amd64_and_turns_provenance_off_only_with_buildkit(
-    default_project, tmp_path, builder, build_help, provenance
-):
-    done = subprocess.run(
-        ["make", "-n", "build"],
-        cwd=default_project,
-        env=docker_on_path(tmp_path, build_help),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    [build] = [line for line in done.stdout.splitlines() if "docker build" in line]
-    assert "docker build --platform linux/amd64 " in build
-    assert ("--provenance=false" in build) == provenance

@@ -84,7 +84,7 @@ def test_a_template_directory_that_cannot_be_found_is_one_clear_line(tmp_path):
 def test_a_crash_inside_the_checks_is_one_line_not_a_traceback(tmp_path):
     broken = copy_template(tmp_path / "broken-template")
     (broken / "sm_template" / "pre_gen.py").write_text(
-        "def run(answers):\n    raise RuntimeError('a bug in the checks')\n"
+        "def run(answers, template_dir=None):\n    raise RuntimeError('a bug in the checks')\n"
     )
 
     done = run_rendered_hook(tmp_path, str(broken))

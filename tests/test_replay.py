@@ -75,9 +75,9 @@ def test_a_typo_is_fixed_in_the_printed_replay_file_and_the_printed_command_make
 
     assert done.returncode == 0, done.stdout + done.stderr
     project = result.output_dir / "mnist_on_sagemaker"
-    makefile = (project / "Makefile").read_text()
-    assert "ROLE_ARN ?= arn:aws:iam::123456789012:role/SageMakerExecutionRole\n" in makefile
-    assert "s3://sagemaker-us-east-1-123456789012/projects/mnist_on_sagemaker" in makefile
+    settings = (project / "settings.env").read_text()
+    assert "ROLE_ARN = arn:aws:iam::123456789012:role/SageMakerExecutionRole\n" in settings
+    assert "s3://sagemaker-us-east-1-123456789012/projects/mnist_on_sagemaker" in settings
 
 
 def test_the_replay_lines_come_last_one_line_each_naming_a_field(bake):

@@ -171,13 +171,13 @@ def test_a_cookiecutter_project_linked_once_as_make_update_says_takes_a_template
     link = error.split("link it once: ", 1)[1]  # the command it tells the user to run
     run(["bash", "-c", link], project, env)
     edit_and_commit(project, env, "code/train.py", USER_EDIT)
-    change_template(template_repo, env, "Makefile", "WAIT ?= 1\n", "WAIT ?= 0\n")
+    change_template(template_repo, env, "Makefile", "INSTALLER ?= uv\n", "INSTALLER ?= pip\n")
     moto.reset()
 
     done = make_update(project, env)
 
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "WAIT ?= 0\n" in (project / "Makefile").read_text()
+    assert "INSTALLER ?= pip\n" in (project / "Makefile").read_text()
     assert (project / "code/train.py").read_text().endswith(USER_EDIT)
     assert not list(project.rglob("*.rej"))
     assert moto.recorded_requests() == []

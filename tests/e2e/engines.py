@@ -62,19 +62,18 @@ def run(
 
 
 def make_argv(*targets, user=None, **settings) -> list[str]:
-    """make TARGETS KEY=value..., as `user` (a ProjectUser) if given. With this test run's
-    virtualenv as VENV, its install markers count as made (-o): it has the project's
-    requirements, and the tools of this checkout come on PYTHONPATH."""
-    made = []
-    if settings.get("VENV") == sys.prefix:
-        made = [f"-o{sys.prefix}/.installed-{name}" for name in ("tools", "dev")]
+    """make TARGETS KEY=value..., as `user` (a ProjectUser) if given. With VENV= (this test
+    run's virtualenv, which has the requirements), -o keeps make from installing the
+    project's requirements, and its pin of the tools, into it."""
     assignments = [f"{key}={value}" for key, value in settings.items()]
-    prefix = user.prefix if user else []
-    return [*prefix, "make", "--no-print-directory", *made, *targets, *assignments]
+    if "VENV" in settings:
+        marks = [f"{settings['VENV']}/.installed-{name}" for name in ("tools", "dev")]
+        assignments = [*(word for mark in marks for word in ("-o", mark)), *assignments]
+    return [*(user.prefix if user else []), "make", "--no-print-directory", *targets, *assignments]
 
 
 def make(project, *targets, env, check=True, timeout=1800, user=None, **settings):
-    """make TARGETS KEY=value... in the project (make_argv)."""
+    """make_argv's command, in the project."""
     command = make_argv(*targets, user=user, **settings)
     return run(command, cwd=project, env=env, check=check, timeout=timeout)
 
@@ -111,10 +110,8 @@ def metric_definitions(project) -> list[dict]:
 
 
 def image_of(project, env, settings) -> str:
-    """The image name the project's tools would build now: ECR_REPOSITORY:IMAGE_TAG."""
-    values = [make(project, "-s", f"print-{name}", env=env, check=False, **settings).stdout.strip()
-              for name in ("ECR_REPOSITORY", "IMAGE_TAG")]  # fmt: skip
-    return ":".join(values)
+    """The image name the project's Makefile would build now."""
+    return make(project, "-s", "print-IMAGE", env=env, check=False, **settings).stdout.strip()
 
 
 # What moto 5.2.5's ECR GetAuthorizationToken hands out: base64 of "AWS:<password>", the

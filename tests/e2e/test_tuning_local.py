@@ -10,7 +10,8 @@ import signal
 import subprocess
 import time
 
-from engines import TIMINGS, Stopwatch, image_of, make
+from engines import TIMINGS, Stopwatch, make
+from helpers import trials_table
 
 OBJECTIVE = "validation:accuracy"
 HPARAMS = "epochs=3"
@@ -20,20 +21,6 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def tune_local(path, project, check=True, **settings):
     env, all_settings = project["env"], {**project["settings"], **settings}
     return make(path, "tune-local", env=env, check=check, timeout=1800, **all_settings)
-
-
-def table(stdout: str) -> dict[str, dict]:
-    """The printed table: trial -> its cells by column, and whether it is starred (best)."""
-    lines = stdout.splitlines()
-    [start] = [i for i, line in enumerate(lines) if line.startswith("  trial  ")]
-    header = re.split(r"\s{2,}", lines[start].strip())
-    rows = {}
-    for line in lines[start + 1 :]:
-        if not line.strip():
-            break
-        cells = dict(zip(header, re.split(r"\s{2,}", line[2:].strip()), strict=True))
-        rows[cells["trial"]] = {**cells, "best": line.startswith("* ")}
-    return rows
 
 
 def results_folder(stdout: str):
@@ -53,8 +40,8 @@ def test_tune_local_tables_charts_and_keeps_the_best_of_three_trials(project):
     with Stopwatch("train-local, digits, epochs=3 (to compare a trial with)") as single:
         make(path, "train-local", env=project["env"], HPARAMS=HPARAMS, **project["settings"])
     with Stopwatch("tune-local, 3 trials of digits, epochs=3") as tuning:
-        done = tune_local(path, project, TRIALS=3, SEED=1, HPARAMS=HPARAMS)
-    rows = table(done.stdout)
+        done = tune_local(path, project, MAX_JOBS=3, TUNE_SEED=1, HPARAMS=HPARAMS)
+    rows = trials_table(done.stdout)
     assert len(rows) == 3 and {r["status"] for r in rows.values()} == {"Completed"}
     for name in rows:  # each trial got data/validation as its channel, as train-local does
         assert "no validation channel" not in (outputs / name / "train.log").read_text()
@@ -83,7 +70,7 @@ def test_tune_local_tables_charts_and_keeps_the_best_of_three_trials(project):
 
 
 def test_ctrl_c_stops_after_the_running_trial_and_keeps_its_result(project):
-    settings = {**project["settings"], "TRIALS": 3, "SEED": 2, "HPARAMS": "epochs=2"}
+    settings = {**project["settings"], "MAX_JOBS": 3, "TUNE_SEED": 2, "HPARAMS": "epochs=2"}
     process = subprocess.Popen(
         ["make", "--no-print-directory", "tune-local", *(f"{k}={v}" for k, v in settings.items())],
         cwd=project["path"],
@@ -97,18 +84,19 @@ def test_ctrl_c_stops_after_the_running_trial_and_keeps_its_result(project):
     for line in process.stdout:
         output.append(line)
         if line.startswith("trial 1 of 3:"):
-            time.sleep(3)  # the trial's launcher has started
+            time.sleep(3)  # the trial's smt train-local has started
             os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     assert process.wait(timeout=900) != 0
     stdout = "".join(output)
     assert "Ctrl-C: no new trials" in stdout and "trial 2 of 3" not in stdout
-    rows = table(stdout)
+    rows = trials_table(stdout)
     assert [row["status"] for row in rows.values()] == ["Completed"]
     assert (results_folder(stdout) / "objective.png").read_bytes().startswith(PNG_SIGNATURE)
 
 
 def test_an_objective_train_py_never_prints_is_marked_no_objective(project, tmp_path):
-    image = image_of(project["path"], project["env"], project["settings"])  # before the edit
+    tag = make(project["path"], "-s", "print-IMAGE_TAG", env=project["env"],
+               **project["settings"]).stdout.strip()  # before the edit: no build  # fmt: skip
     copy = tmp_path / "project"
     shutil.copytree(project["path"], copy, ignore=shutil.ignore_patterns("outputs", "checkp*"))
     contract = copy / "code" / "job_contract.py"
@@ -117,9 +105,9 @@ def test_an_objective_train_py_never_prints_is_marked_no_objective(project, tmp_
     )
     text = text.replace('OBJECTIVE = ("validation:accuracy"', 'OBJECTIVE = ("validation:f1"')
     contract.write_text(text)
-    done = tune_local(copy, project, check=False, TRIALS=1, HPARAMS="epochs=1", IMAGE=image)
+    done = tune_local(copy, project, check=False, MAX_JOBS=1, HPARAMS="epochs=1", IMAGE_TAG=tag)
     assert done.returncode != 0
-    [row] = table(done.stdout).values()
+    [row] = trials_table(done.stdout).values()
     assert (row["status"], row["validation:f1 (max)"], row["best"]) == ("no objective", "-", False)
     assert "no objective: 1 trial(s) never printed validation:f1" in done.stdout
     assert "no trial has an objective" in done.stdout

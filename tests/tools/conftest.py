@@ -1,7 +1,6 @@
 """Fixtures of the tools' unit tests: they import smt and call it in-process, in a copy of one
 project baked once per session (no bake per test), against the session's moto server."""
 
-import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -11,7 +10,6 @@ import numpy as np
 import pytest
 from cookiecutter.main import cookiecutter
 from helpers import MOTO_ACCOUNT_ID, TEMPLATE_DIR
-
 from smt import cli, project
 
 SLUG = "mnist_on_sagemaker"

@@ -10,7 +10,7 @@ import os
 import sys
 
 from smt import __version__, project, settings
-from smt.errors import BadSetting, Failure
+from smt.errors import Failure
 
 # command -> (module:function, what it does); the function takes the settings, returns the exit
 COMMANDS = {
@@ -46,9 +46,10 @@ def parser() -> argparse.ArgumentParser:
         for setting in settings.for_command(name):
             command.add_argument(setting.option, dest=setting.name, metavar=setting.name,
                                  help=setting.help)  # fmt: skip
-    commands.add_parser("help", help="the commands and every setting")
+    listing = commands.add_parser("help", help="the commands and every setting")
+    listing.add_argument("--markdown", action="store_true", help="the settings as a table")
     value = commands.add_parser("print", help="a setting's value in force")
-    value.add_argument("name", choices=sorted(settings.BY_NAME))
+    value.add_argument("name", choices=sorted([*settings.BY_NAME, *settings.DERIVED]))
     value.add_argument("--for", dest="for_command", default=None)
     return top
 
@@ -63,8 +64,7 @@ def show_help() -> int:
 
 
 def print_setting(name: str, command: str | None) -> int:
-    """`make print-NAME`: the value a command gets (the first command that reads it)."""
-    command = command or settings.BY_NAME[name].commands[0].rstrip("!")
+    """`make print-NAME`: its value in force (for one command: --for COMMAND)."""
     values = settings.derive(settings.load(command, project.root()))
     value = getattr(values, name.lower(), None)
     print("" if value is None else value)
@@ -74,9 +74,10 @@ def print_setting(name: str, command: str | None) -> int:
 def run(command: str, given: dict) -> int:
     project_dir = project.root()
     names = settings.make_overrides(os.environ.get("MAKEFLAGS", ""))
-    if names:
-        hyperparameters = () if command in ("help", "print") else project.contract().HYPERPARAMETERS
-        settings.check_overrides(command, names, hyperparameters)
+    if names:  # run by make: the Makefile names its goals (make data build: both)
+        goals = os.environ.get("SMT_MAKE_GOALS", "").split() or [command]
+        commands = [goal for goal in goals if goal in COMMANDS] or [command]
+        settings.check_overrides(commands, names, project.contract().HYPERPARAMETERS)
     values = settings.derive(settings.load(command, project_dir, given))
     # No telemetry unless the user chose an SDK config of their own: local runs stay offline.
     os.environ.setdefault("SAGEMAKER_USER_CONFIG_OVERRIDE", str(project_dir / "sagemaker.yaml"))
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.command == "help":
+            if args.markdown:
+                return print("\n".join(settings.help_lines(markdown=True))) or 0
             return show_help()
         if args.command == "print":
             return print_setting(args.name, args.for_command)

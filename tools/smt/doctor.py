@@ -1,5 +1,5 @@
-"""Plumbing, make doctor: one OK / WARN / FAIL line per check of what would make a job fail,
-each FAIL with the command that fixes it; exit 1 on any FAIL. Docker is checked without AWS."""
+"""make doctor: one OK / WARN / FAIL line per check of what would make a job fail, each FAIL
+with the command that fixes it; exit 1 on any FAIL. Docker is checked without AWS."""
 
 import json
 import os
@@ -7,10 +7,10 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 
-from smt import aws
-from smt.settings import SettingsParser
+from botocore.exceptions import BotoCoreError, ClientError
+
+from smt import aws, image
 
 SAGEMAKER_PLATFORM = "linux/amd64"  # the training instances': an arm64 image does not start
 SAGEMAKER = "sagemaker.amazonaws.com"
@@ -26,20 +26,19 @@ def run(*command: str) -> subprocess.CompletedProcess:  # not installed or 20 s:
         return subprocess.CompletedProcess(command, 1, "", "no answer")
 
 
-def docker(args) -> tuple[tuple, dict]:  # the check, and details for the other Docker checks
+def docker(settings) -> tuple[tuple, dict]:  # the check, and details for the other Docker checks
     if shutil.which("docker") is None:
-        return ("FAIL", "docker is not installed", "https://docs.docker.com/get-docker/"), {}
+        return ("FAIL", "docker is not installed", image.INSTALL_DOCKER), {}
     info = run("docker", "info", "--format", "{{json .}}")
     if info.returncode != 0:
         why = (info.stderr.strip().splitlines() or ["no answer"])[-1]
-        start = "start Docker Desktop, or: sudo systemctl start docker"
-        return ("FAIL", f"the Docker daemon does not answer ({why})", start), {}
+        return ("FAIL", *(image.unreachable(why) or (f"docker info failed ({why})", "retry"))), {}
     details = json.loads(info.stdout)
     where = details.get("OperatingSystem", "?")
     return ("OK", f"daemon {details.get('ServerVersion', '?')} answers ({where})"), details
 
 
-def compose(args, details: dict) -> tuple:
+def compose(settings, details: dict) -> tuple:
     """As the SDK's local mode chooses: `docker compose` v2 or later, else `docker-compose`."""
     plugin = re.search(r"version\s+v?(\d+)(\S*)", run("docker", "compose", "version").stdout)
     if plugin and int(plugin[1]) >= 2:
@@ -51,8 +50,8 @@ def compose(args, details: dict) -> tuple:
     return "FAIL", "no Docker Compose: local mode runs its containers with it", fix
 
 
-def architecture(args, details: dict) -> tuple:
-    machine, platform = details.get("Architecture", "?"), args.platform
+def architecture(settings, details: dict) -> tuple:
+    machine, platform = details.get("Architecture", "?"), settings.platform
     if platform != SAGEMAKER_PLATFORM:
         detail = f"PLATFORM={platform}, but SageMaker training instances run {SAGEMAKER_PLATFORM}"
         return "FAIL", detail, f"make build PLATFORM={SAGEMAKER_PLATFORM}"
@@ -61,25 +60,25 @@ def architecture(args, details: dict) -> tuple:
     return "WARN", f"{machine}: make build emulates {platform} (slower builds and local runs)"
 
 
-def disk(args, details: dict) -> tuple:
+def disk(settings, details: dict) -> tuple:
     """Where Docker keeps images, or this folder's disk when that is root's or in a VM."""
     folder = details.get("DockerRootDir") or "?"
     visible = os.path.isdir(folder)
     free_gb = shutil.disk_usage(folder if visible else ".").free / 1e9
     where = folder if visible else "this folder (Docker's own folder is not visible from here)"
-    needs = f"a build needs about {args.min_free_gb:g} GB"
-    if free_gb >= args.min_free_gb:
+    needs = f"a build needs about {settings.min_free_gb:g} GB"
+    if free_gb >= settings.min_free_gb:
         return "OK", f"{free_gb:.1f} GB free in {where} ({needs})"
     prune = "docker system prune (removes stopped containers, unused images and build cache)"
     return "FAIL", f"{free_gb:.1f} GB free in {where}; {needs}", prune
 
 
-def credentials(args) -> tuple[tuple, object]:  # the check, and a session or why to skip
-    account = args.aws_account_id
+def credentials(settings) -> tuple[tuple, object]:  # the check, and a session or why to skip
+    account = settings.aws_account_id
     try:
-        session = aws.session(args.aws_region)  # in the try: a wrong AWS_PROFILE fails here
+        session = aws.session(settings.aws_region)  # in the try: a wrong AWS_PROFILE fails here
         caller = session.client("sts").get_caller_identity()
-    except Exception as error:  # aws.explain says "what went wrong[; run what fixes it]"
+    except (BotoCoreError, ClientError) as error:  # explain: "what went wrong[; what fixes it]"
         detail, fix = [*aws.explain(error).rsplit("; ", 1), "retry, or ask the aws CLI"][:2]
         unanswered = aws.error_code(error) in aws.UNREACHABLE
         skip = "AWS does not answer" if unanswered else "no usable credentials"
@@ -91,8 +90,8 @@ def credentials(args) -> tuple[tuple, object]:  # the check, and a session or wh
     return ("FAIL", other, fix), "no usable credentials"
 
 
-def ecr_repository(args, ecr) -> tuple:
-    repository, region = args.ecr_repository, args.aws_region
+def ecr_repository(settings, ecr) -> tuple:
+    repository, region = settings.ecr_repository, settings.aws_region
     try:
         ecr.describe_repositories(repositoryNames=[repository])
     except ecr.exceptions.RepositoryNotFoundException:  # the fix creates it as the hook does
@@ -101,16 +100,16 @@ def ecr_repository(args, ecr) -> tuple:
     return "OK", f"{repository} exists in {region}"
 
 
-def ecr_image(args, ecr) -> tuple:
-    image, tag = f"{args.ecr_repository}:{args.image_tag}", {"imageTag": args.image_tag}
+def ecr_image(settings, ecr) -> tuple:
+    name, tag = settings.image, {"imageTag": settings.image_tag}
     try:
-        found = ecr.describe_images(repositoryName=args.ecr_repository, imageIds=[tag])
+        found = ecr.describe_images(repositoryName=settings.ecr_repository, imageIds=[tag])
     except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException):
-        return "FAIL", f"{image} is not in ECR (train-remote runs it)", "make push"
+        return "FAIL", f"{name} is not in ECR (train-remote runs it)", "make push"
     media_type = found["imageDetails"][0].get("imageManifestMediaType", "")
     if not media_type.endswith(INDEX_MEDIA_TYPES):  # an index: BuildKit's, with attestations
-        return "OK", f"{image} is in ECR"
-    index = f"{image} is a multi-platform index ({media_type}); SageMaker needs a single image"
+        return "OK", f"{name} is in ECR"
+    index = f"{name} is a multi-platform index ({media_type}); SageMaker needs a single image"
     return "FAIL", index, "make build push (builds with --provenance=false on BuildKit)"
 
 
@@ -126,10 +125,10 @@ def trusts_sagemaker(statement: dict) -> bool:
     return bool(allowed and {SAGEMAKER, "*"} & set(as_list(services)))
 
 
-def role(args, iam) -> tuple:
-    role_arn, account = args.role_arn, args.aws_account_id
+def role(settings, iam) -> tuple:
+    role_arn, account = settings.role_arn, settings.aws_account_id
     if not (parsed := ROLE_ARN.fullmatch(role_arn)):
-        fix = "set ROLE_ARN in the Makefile to arn:aws:iam::<account>:role/<name>"
+        fix = "set ROLE_ARN in settings.env to arn:aws:iam::<account>:role/<name>"
         return "FAIL", f"ROLE_ARN {role_arn} is not an IAM role ARN", fix
     partition, role_account, path, name = parsed.groups()
     if role_account != account:
@@ -140,7 +139,7 @@ def role(args, iam) -> tuple:
         found = None
     if found and found["Arn"] != role_arn:  # same name, another path: the job would name no role
         wrong = f"ROLE_ARN is {role_arn}, but the role is {found['Arn']}"
-        return "FAIL", wrong, f"set ROLE_ARN in the Makefile to {found['Arn']}"
+        return "FAIL", wrong, f"set ROLE_ARN in settings.env to {found['Arn']}"
     statements = as_list(found["AssumeRolePolicyDocument"].get("Statement", [])) if found else []
     if any(map(trusts_sagemaker, statements)):
         return "OK", f"{name} exists and trusts {SAGEMAKER}"
@@ -156,18 +155,19 @@ def role(args, iam) -> tuple:
     return "FAIL", f"{name} does not exist in account {account}", f"{create} {trust} && {attach}"
 
 
-def s3_output(args, s3) -> tuple:
-    bucket, region = args.s3_output_path.removeprefix("s3://").split("/", 1)[0], args.aws_region
+def s3_output(settings, s3) -> tuple:
+    bucket = settings.s3_output_path.removeprefix("s3://").split("/", 1)[0]
+    region, owner = settings.aws_region, settings.aws_account_id
     try:  # ExpectedBucketOwner: a bucket of another account that lets you list it fails too
-        answer = s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=args.aws_account_id)
-    except Exception as error:
+        answer = s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=owner)
+    except ClientError as error:  # head_bucket's answer has no body: 404 or 403 only
         code = aws.error_code(error)
         if code in ("404", "NoSuchBucket"):
             mb = f"aws s3 mb s3://{bucket} --region {region}"
             return "FAIL", f"bucket {bucket} does not exist", mb
         lacks = "credentials lack s3:ListBucket (the launcher uploads the data with them)"
         why = f"bucket {bucket} is not reachable ({code}): another account's, or your {lacks}"
-        fix = "set S3_OUTPUT_PATH in the Makefile to s3://<a bucket of yours>/<prefix>"
+        fix = "set S3_OUTPUT_PATH in settings.env to s3://<a bucket of yours>/<prefix>"
         return "FAIL", why, fix
     if (bucket_region := answer.get("BucketRegion", region)) == region:
         return "OK", f"bucket {bucket} is reachable in {region}"
@@ -175,13 +175,14 @@ def s3_output(args, s3) -> tuple:
     return "FAIL", f"bucket {bucket} is in {bucket_region}; SageMaker needs one in {region}", fix
 
 
-def checks(args):
+def checks(settings):
     """(name, (status, detail[, fix])) of each check, as it is made."""
-    daemon, details = docker(args)
+    daemon, details = docker(settings)
     yield "docker", daemon
     for check in (compose, architecture, disk):
-        yield check.__name__, check(args, details) if details else ("WARN", SKIPPED + "no Docker")
-    identity, session = credentials(args)  # the session, or why the checks that need it skip
+        skipped = ("WARN", SKIPPED + "no Docker")
+        yield check.__name__, check(settings, details) if details else skipped
+    identity, session = credentials(settings)  # the session, or why the checks that need it skip
     yield "credentials", identity
     aws_checks = ((ecr_repository, "ecr"), (ecr_image, "ecr"), (role, "iam"), (s3_output, "s3"))
     for check, service in aws_checks:
@@ -190,8 +191,8 @@ def checks(args):
             if isinstance(session, str):
                 yield name, ("WARN", SKIPPED + session)
             else:
-                yield name, check(args, session.client(service))
-        except Exception as error:  # one line, never a traceback
+                yield name, check(settings, session.client(service))
+        except (BotoCoreError, ClientError) as error:  # one line; a bug keeps its traceback
             if aws.error_code(error) not in aws.DENIED:
                 yield name, ("FAIL", aws.explain(error), "retry, or ask the aws CLI")
             else:  # the job runs with the role's permissions, not yours: it may still work
@@ -199,24 +200,10 @@ def checks(args):
                 yield name, ("WARN", SKIPPED + denied)
 
 
-def main(argv=None) -> int:
-    parser = SettingsParser(__doc__)
-    names = "aws-account-id aws-region role-arn ecr-repository image-tag s3-output-path"
-    for name in names.split():
-        parser.setting(f"--{name}", "the Makefile's setting")
-    parser.setting("--platform", "what make build targets", default=SAGEMAKER_PLATFORM)
-    parser.setting("--min-free-gb", "fail with less free disk for Docker", type=float, default="8")
-    args = parser.parse_args(argv)
-    missing = [f"--{name.replace('_', '-')}" for name, value in vars(args).items() if value is None]
-    if missing:
-        parser.error(f"no value for {', '.join(missing)} (make doctor passes every setting)")
+def main(settings) -> int:
     counts = dict.fromkeys(("FAIL", "WARN", "OK"), 0)
-    for name, (status, detail, *fix) in checks(args):
+    for name, (status, detail, *fix) in checks(settings):
         print(f"{status:<5} {name:<15} {detail}", *(f"-> fix: {c}" for c in fix), flush=True)
         counts[status] += 1
     print("doctor: {FAIL} FAIL, {WARN} WARN, {OK} OK".format(**counts))
     return 1 if counts["FAIL"] else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

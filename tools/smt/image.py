@@ -32,7 +32,8 @@ def content_tag(settings) -> str:
     for path in build_files(settings.project_dir):
         digest.update(f"{path.relative_to(settings.project_dir).as_posix()}\0".encode())
         digest.update(path.read_bytes() + b"\0")
-    digest.update(f"{settings.base_image}\0{settings.accelerator}\0{settings.platform}".encode())
+    arguments = (settings.base_image, settings.accelerator, settings.platform, installer())
+    digest.update("\0".join(arguments).encode())
     tag = digest.hexdigest()[:12]
     if settings.accelerator == "gpu":
         tag += "-gpu"
@@ -41,24 +42,51 @@ def content_tag(settings) -> str:
     return tag
 
 
+def installer() -> str:
+    """uv or pip, the Makefile's INSTALLER (make's own setting, as for the virtualenv)."""
+    return os.environ.get("INSTALLER") or "uv"
+
+
+INSTALL_DOCKER = "install Docker: https://docs.docker.com/get-docker/"
+# What the client says when it cannot reach the daemon, and what to do about it.
+UNREACHABLE = [
+    ("permission denied", "let yourself use Docker: sudo usermod -aG docker $USER, log in again"),
+    ("connect to the docker daemon", "start Docker (or: sudo systemctl start docker)"),
+]
+
+
+def unreachable(said: str) -> tuple[str, str] | None:
+    """(what is wrong, the fix) when `said` is the client's word that no daemon answers."""
+    why = " ".join(said.split())[-300:]
+    fix = next((fix for words, fix in UNREACHABLE if words in why.lower()), None)
+    return fix and (f"the Docker daemon does not answer ({why})", fix)
+
+
 def docker(*args: str, timeout: float, doing: str, capture: bool = False, stdin=None) -> str:
     """A docker command that must work: a Failure names what it was doing and why not."""
     try:
         done = subprocess.run(["docker", *args], timeout=timeout, text=True, input=stdin,
                               capture_output=capture)  # fmt: skip
     except FileNotFoundError:
-        raise Failure("docker not found; install Docker: https://docs.docker.com/get-docker/") from None
+        raise Failure(f"docker not found; {INSTALL_DOCKER}") from None
     except subprocess.TimeoutExpired:
         raise Failure(f"{doing}: docker did not finish within {timeout:g} s") from None
     if done.returncode != 0:
+        if capture and (daemon := unreachable(done.stderr)):
+            raise Failure("; ".join(daemon))
         why = " ".join((done.stderr or "").split())[-300:] if capture else "docker said why above"
         raise Failure(f"{doing} failed ({why})")
     return done.stdout or ""
 
 
 def exists(name: str) -> bool:
-    found = subprocess.run(["docker", "image", "inspect", name], capture_output=True, timeout=60)
-    return found.returncode == 0
+    try:
+        docker("image", "inspect", name, timeout=60, doing="docker image inspect", capture=True)
+    except Failure as error:
+        if "no such image" in str(error).lower():
+            return False
+        raise
+    return True
 
 
 def build(settings) -> int:
@@ -75,11 +103,12 @@ def build(settings) -> int:
     state = project.git_state()
     labels = [f"--label=org.opencontainers.image.revision={state['commit']}",
               f"--label=sm-template.git-dirty={state['dirty']}"]  # fmt: skip
-    installer = os.environ.get("INSTALLER") or "uv"  # make venv's, set in the Makefile
+    arguments = {"BASE_IMAGE": settings.base_image, "REQUIREMENTS": requirements,
+                 "INSTALLER": installer()}  # fmt: skip
     docker("build", "--platform", settings.platform, *provenance, *labels,
-           "--build-arg", f"BASE_IMAGE={settings.base_image}",
-           "--build-arg", f"REQUIREMENTS={requirements}", "--build-arg", f"INSTALLER={installer}",
-           "-t", settings.image, str(settings.project_dir), timeout=3600, doing="docker build")  # fmt: skip
+           *(f"--build-arg={name}={value}" for name, value in arguments.items()),
+           "-t", settings.image, str(settings.project_dir),
+           timeout=3600, doing="docker build")  # fmt: skip
     return 0
 
 
@@ -107,5 +136,6 @@ def login(settings) -> int:
 def push(settings) -> int:
     build(settings)
     docker("tag", settings.image, settings.remote_image, timeout=60, doing="docker tag")
-    docker("push", settings.remote_image, timeout=3600, doing=f"docker push {settings.remote_image}")
+    name = settings.remote_image
+    docker("push", name, timeout=3600, doing=f"docker push {name}")
     return 0

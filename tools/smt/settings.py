@@ -39,8 +39,8 @@ NATURAL = kind(str.isdigit, "a whole number >= 0", int)
 SWITCH = kind(lambda t: t in ("0", "1"), "1 (on) or 0 (off)", lambda t: t == "1")
 SECONDS = kind(lambda t: re.fullmatch(r"\d+(\.\d*)?", t) and float(t) > 0, "a number > 0", float)
 INSTANCE = kind(lambda t: re.fullmatch(r"ml\.[a-z0-9-]+\.[a-z0-9]+", t), "an instance type (ml.*)")
-S3_URI = kind(lambda t: re.fullmatch(r"s3://[a-z0-9.-]{3,63}(/.*)?", t), "an s3://bucket/prefix URI",
-              lambda t: t.rstrip("/"))  # fmt: skip
+S3_URI = kind(lambda t: re.fullmatch(r"s3://[a-z0-9.-]{3,63}(/.*)?", t),
+              "an s3://bucket/prefix URI", lambda t: t.rstrip("/"))  # fmt: skip
 PATH = kind(lambda t: True, "a path", Path)
 
 
@@ -66,7 +66,7 @@ class Setting:
 
 # Groups of commands that read the same settings.
 AWS = "train-remote tune tune-status tune-stop logs stop metrics deploy undeploy endpoints"
-ECR = "login push train-remote tune deploy doctor"
+ECR = "train-remote tune deploy"  # and login, push, doctor: they need the account
 IMAGE = "build push train-local tune-local serve-local train-remote tune deploy doctor"
 LOCAL, REMOTE = "train-local tune-local", "train-remote tune"
 
@@ -77,12 +77,16 @@ def S(name: str, type, default: str | None, commands: str, help: str) -> Setting
 
 TABLE = [
     # ---- AWS: your answers to the template, in settings.env
-    S("AWS_ACCOUNT_ID", TEXT, None, ECR, "the AWS account that runs the jobs"),
-    S("AWS_REGION", TEXT, None, f"{AWS} {ECR} predict", "the region of ECR, S3 and SageMaker"),
-    S("ROLE_ARN", TEXT, None, "train-remote! tune! deploy! doctor", "the IAM role SageMaker assumes"),
+    S("AWS_ACCOUNT_ID", TEXT, None, f"{ECR} login! push! doctor!",
+      "the AWS account that runs the jobs"),
+    S("AWS_REGION", TEXT, None, f"{AWS} login! push! doctor! predict",  # AWS has ECR
+      "the region of ECR, S3 and SageMaker"),
+    S("ROLE_ARN", TEXT, None, "train-remote! tune! deploy! doctor!",
+      "the IAM role SageMaker assumes"),
     S("ECR_REPOSITORY", TEXT, None, IMAGE, "the ECR repository of the image"),
-    S("REGISTRY", TEXT, None, ECR, "the ECR registry host (default: from account and region)"),
-    S("S3_OUTPUT_PATH", S3_URI, None, f"{REMOTE} deploy doctor",
+    S("REGISTRY", TEXT, None, f"{ECR} login push",
+      "the ECR registry host (default: from account and region)"),
+    S("S3_OUTPUT_PATH", S3_URI, None, f"{REMOTE} deploy doctor!",
       "where SageMaker writes models; data/ is uploaded to S3_OUTPUT_PATH/data"),
     S("PROJECT_NAME", TEXT, None, f"{AWS} {LOCAL}", "the ProjectName tag of everything created"),
     S("BASE_JOB_NAME", TEXT, None, f"{AWS} {LOCAL} serve-local",
@@ -98,10 +102,12 @@ TABLE = [
     # ---- training
     S("HPARAMS", TEXT, "", f"{LOCAL} {REMOTE}",
       'hyperparameters, e.g. HPARAMS="epochs=2 learning-rate=0.001" (code/job_contract.py)'),
-    S("INSTANCE_TYPE", INSTANCE, "ml.m5.large", "train-remote! tune!", "the training instance type"),
+    S("INSTANCE_TYPE", INSTANCE, "ml.m5.large", "train-remote! tune!",
+      "the training instance type"),
     S("INSTANCE_COUNT", WHOLE, "1", f"{LOCAL} {REMOTE}",
       "hosts that train one model together (local mode runs them as containers here)"),
-    S("DATASET", one_of("mnist", "digits"), "mnist", "data", "mnist (downloads) or digits (offline)"),
+    S("DATASET", one_of("mnist", "digits"), "mnist", "data",
+      "mnist (downloads) or digits (offline)"),
     S("SHARDS", WHOLE, "1", "data", "make data splits the training data into this many files"),
     S("DATA_DIR", PATH, "data", f"data {LOCAL} {REMOTE} predict",
       "the channels, a folder each (training, validation, test)"),
@@ -125,7 +131,8 @@ TABLE = [
     S("JOB", TEXT, None, "metrics logs! stop!",
       "a run (local, else SageMaker) for metrics; a SageMaker job for logs and stop"),
     # ---- tuning, here and on SageMaker: SEARCH_SPACE and OBJECTIVE in code/job_contract.py
-    S("MAX_JOBS", WHOLE, "4", "tune tune-local", "trainings in all, each at a point of SEARCH_SPACE"),
+    S("MAX_JOBS", WHOLE, "4", "tune tune-local",
+      "trainings in all, each at a point of SEARCH_SPACE"),
     S("MAX_PARALLEL", WHOLE, "1", "tune tune-local",
       "trainings at once (at most MAX_JOBS; tune-local: mind this machine's cores)"),
     S("TUNE_SEED", NATURAL, "0", "tune-local", "the random search's seed: the same tries the same"),
@@ -151,14 +158,19 @@ TABLE = [
     S("SERVERLESS_MEMORY", TEXT, None, "deploy",
       "MB (1024, 2048, ... 6144): a serverless endpoint instead"),
     S("DEPLOY_TIMEOUT", WHOLE, "1800", "deploy undeploy", "seconds to wait for an endpoint"),
-    S("ENDPOINT", TEXT, None, "undeploy! predict", "an endpoint's name (make endpoints lists them)"),
+    S("ENDPOINT", TEXT, None, "undeploy! predict",
+      "an endpoint's name (make endpoints lists them)"),
     # ---- this machine
     S("MIN_FREE_GB", SECONDS, "8", "doctor", "doctor fails with less free disk for Docker (GB)"),
 ]  # fmt: skip
 BY_NAME = {setting.name: setting for setting in TABLE}
+DERIVED = ("IMAGE", "REMOTE_IMAGE")  # derive() makes them: `make print-IMAGE` shows them too
 
 
-def for_command(command: str) -> list[Setting]:
+def for_command(command: str | None) -> list[Setting]:
+    """The settings `command` reads; None: all of them (make print-NAME)."""
+    if command is None:
+        return TABLE
     return [s for s in TABLE if command in s.commands or f"{command}!" in s.commands]
 
 
@@ -190,10 +202,11 @@ def make_overrides(makeflags: str) -> list[str]:
     return [w.partition("=")[0] for w in words if re.match(r"[A-Za-z_][A-Za-z0-9_]*=", w)]
 
 
-def check_overrides(command: str, names: list[str], hyperparameters=()) -> None:
-    """A setting given on make's command line that `command` does not read would do nothing:
-    say so, and what was meant."""
-    known = {s.name for s in for_command(command)} | MAKE_ONLY
+def check_overrides(commands: list[str], names: list[str], hyperparameters=()) -> None:
+    """A setting given on make's command line that none of its targets (`commands`: `make
+    data build DATASET=digits` gives it to both) reads would do nothing: say so, and what
+    was meant."""
+    known = {s.name for command in commands for s in for_command(command)} | MAKE_ONLY
     for name in names:
         if name in known:
             continue
@@ -204,10 +217,13 @@ def check_overrides(command: str, names: list[str], hyperparameters=()) -> None:
             hint = f"it is read by {', '.join(readers)}"
         else:
             hint = "make help lists the settings"
-        raise BadSetting(f"{name}: make {command} does not read this setting; {hint}")
+        targets = " ".join(commands)
+        raise BadSetting(f"{name}: make {targets} does not read this setting; {hint}")
 
 
-def load(command: str, project_dir: Path, given: dict | None = None, environ=None) -> SimpleNamespace:
+def load(
+    command: str | None, project_dir: Path, given: dict | None = None, environ=None
+) -> SimpleNamespace:
     """The settings `command` reads, typed and checked; BadSetting names the one that is wrong."""
     environ = os.environ if environ is None else environ
     given, file = given or {}, read_file(project_dir / SETTINGS_FILE)

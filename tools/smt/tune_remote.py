@@ -1,88 +1,32 @@
-"""Plumbing: make tune, make tune-status, make tune-stop: a SageMaker hyperparameter tuning job
-over the pushed image, with train-remote's ModelTrainer and channels (run_estimator.py), the
-SEARCH_SPACE and OBJECTIVE of code/job_contract.py, all checked before anything is paid for."""
+"""make tune, tune-status and tune-stop: a SageMaker hyperparameter tuning job (the SDK's
+HyperparameterTuner) over the pushed image, with train-remote's ModelTrainer and channels and
+code/job_contract.py's SEARCH_SPACE and OBJECTIVE, all checked before anything is paid for."""
 
-import argparse
-import os
 import sys
 import time
-from pathlib import Path
+from types import SimpleNamespace
 
-from smt import aws, jobs, search_space, tuning_report
-from smt.project import runtime
-from smt.settings import SettingsParser, one_of, switch, whole_number
+from smt import aws, project, search_space, train, tuning_report
+from smt.errors import BadSetting, Failure
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
-STRATEGIES, EARLY_STOPPING = ("Bayesian", "Random", "Hyperband"), ("Off", "Auto")
-NAME_LENGTH = 32  # SageMaker's limit on a tuning job's name; its trials add -NNN-<8 hex>
-STAMP = "%y%m%d-%H%M%S"
-SCALING = {"linear": "Linear", "log": "Logarithmic"}
 RUNNING = ("InProgress", "Stopping")
+SCALING = {"linear": "Linear", "log": "Logarithmic"}
+NAME_LENGTH = 32  # SageMaker's limit on a tuning job's name; its trials add -NNN-<8 hex>
+EPOCHS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")  # Hyperband's keys
 
 
-def settings(argv=None):
-    p = SettingsParser(__doc__)
-    p.add_argument("command", choices=["tune", "status", "stop"])
-    p.setting("--max-jobs", "trainings in all (each one is paid)", default="8")
-    p.setting("--max-parallel", "trainings at once", default="2")
-    p.setting("--strategy", "how SageMaker picks the next trial", default="Bayesian")
-    p.setting("--early-stopping", "Auto stops trials unlikely to beat the best", default="Off")
-    p.setting("--wait", "tune: 0 submits and returns at once", switch, "1")
-    p.setting("--tune-job", "tune-status, tune-stop: a tuning job (default: the newest)")
-    p.setting("--base-job-name", "tuning job names start with this", default=PROJECT_DIR.name)
-    p.setting("--aws-region", "the AWS region")
-    p.add_argument("--image", help="tune: the training image's ECR URI")
-    p.setting("--tune-poll", "tune: seconds between looks at its progress", float, "30")
-    return p.parse_args(argv)
-
-
-def problem(tune) -> str | None:
-    """The first thing wrong with the tuning settings (completing them), or None."""
-    for name, convert in [("max_jobs", whole_number), ("max_parallel", whole_number),
-                          ("strategy", one_of(*STRATEGIES)),
-                          ("early_stopping", one_of(*EARLY_STOPPING))]:  # fmt: skip
-        try:
-            setattr(tune, name, convert(getattr(tune, name)))
-        except argparse.ArgumentTypeError as error:
-            return f"{name.upper()}: {error}"
-    if tune.max_parallel > tune.max_jobs:
-        return (f"MAX_PARALLEL {tune.max_parallel} is above MAX_JOBS {tune.max_jobs}: no more than"
-                f" MAX_JOBS trainings ever run; use MAX_PARALLEL <= {tune.max_jobs}")  # fmt: skip
-    if tune.strategy == "Hyperband" and tune.early_stopping != "Off":
-        return "EARLY_STOPPING: Hyperband stops trials early itself; use EARLY_STOPPING=Off"
-    return None
-
-
-def objective_printed(name: str, outputs: Path) -> str | None:
-    """Why the objective's regex would find nothing, judged on the newest local run's log (a
-    completed one); None when it matches a line, or there is no such run."""
-    import re
-
-    log, regex = outputs / "latest" / "train.log", runtime().metric_definitions()
+def objective_printed(settings, metric: str) -> None:
+    """Refuse an objective that the newest completed local run's log never printed: each
+    trial would end without one, and each is paid."""
+    log = settings.project_dir / "outputs" / "latest" / "train.log"
     if not log.is_file() or (log.parent / "failure").exists():
-        return None
-    [pattern] = [d["Regex"] for d in regex if d["Name"] == name]
-    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-    if any(re.search(pattern, line) for line in lines):
-        return None
-    run = log.resolve().parent.relative_to(PROJECT_DIR)
-    return (f"OBJECTIVE {name!r}: its regex {pattern} matches no line of {run}/train.log, the"
-            " newest local run: every trial would end without an objective; make train.py"
-            " print it (and make train-local) first")  # fmt: skip
-
-
-def preflight(tune, args) -> tuple[list, tuple[str, str]]:
-    """The ranges and the objective, or aws.Refused naming the setting to fix."""
-    try:
-        ranges, objective = search_space.ranges(), search_space.objective()
-    except ValueError as error:
-        raise aws.Refused(str(error)) from None
-    if why := objective_printed(objective[0], PROJECT_DIR / "outputs"):
-        raise aws.Refused(why)
-    if fixed := [r.name for r in ranges if r.name in args.hparams]:
-        tuned = f"HPARAMS sets {', '.join(fixed)}, which SEARCH_SPACE tunes"
-        raise aws.Refused(f"{tuned}: drop it from HPARAMS, or from SEARCH_SPACE (job_contract.py)")
-    return ranges, objective
+        return
+    if search_space.final_value(log, metric) is None:
+        run = log.resolve().parent.relative_to(settings.project_dir)
+        raise BadSetting(f"OBJECTIVE {metric!r}: its regex {search_space.regex_of(metric)}"
+                         f" matches no line of {run}/train.log, the newest local run: every"
+                         " trial would end without an objective; make train.py print it (and"
+                         " make train-local) first")  # fmt: skip
 
 
 def sdk_ranges(ranges) -> dict:
@@ -97,131 +41,147 @@ def sdk_ranges(ranges) -> dict:
     return {r.name: sdk(r) for r in ranges}
 
 
-def name_prefix(base: str) -> str:
-    cleaned = "".join(c if c.isalnum() else "-" for c in base).strip("-") or "tune"
-    return cleaned[: NAME_LENGTH - len(time.strftime(STAMP)) - 1] + "-"
+def hyperband(j):
+    """Hyperband's most epochs: SageMaker infers it from the static hyperparameters only,
+    so a default epochs (not in HPARAMS) is given here."""
+    from sagemaker.core import shapes
+
+    declared = project.contract().HYPERPARAMETERS
+    name = next((n for n in EPOCHS if n in declared), None)
+    if name is None:
+        raise BadSetting("STRATEGY: Hyperband needs a hyperparameter of epochs (one of"
+                         f" {', '.join(EPOCHS)}); use STRATEGY=Bayesian")  # fmt: skip
+    most = j.hyperparameters.get(name, declared[name][1])
+    config = shapes.HyperbandStrategyConfig(max_resource=most)
+    return shapes.HyperParameterTuningJobStrategyConfig(hyperband_strategy_config=config)
 
 
-def submit(tune, args, ranges, objective) -> str:
-    """The tuning job, submitted with train-remote's trainer and channels; its name."""
+def tune(settings) -> int:
     from sagemaker.core import shapes
     from sagemaker.train.tuner import HyperparameterTuner
 
-    import run_estimator
-
-    session = aws.session(args.aws_region)
-    aws.require_image(session, args.image)  # before any upload or submit
-    # Trials share CHECKPOINT_S3; each backs up under its own job name (sagemaker_runtime)
-    trainer = run_estimator.remote_trainer(args, session, {"CHECKPOINT_PER_JOB": "1"})
+    ranges, (metric, direction) = search_space.checked(settings)
+    if settings.strategy == "Hyperband" and settings.early_stopping != "Off":
+        raise BadSetting("EARLY_STOPPING: Hyperband stops trials early itself; use"
+                         " EARLY_STOPPING=Off")  # fmt: skip
+    objective_printed(settings, metric)
+    # The tuner has no warm pools: KEEP_ALIVE is no setting of make tune.
+    j = train.job(SimpleNamespace(**{"keep_alive": None, **vars(settings)}), remote=True)
+    strategy = hyperband(j) if settings.strategy == "Hyperband" else None
+    session = aws.session(settings.aws_region)
+    aws.require_image(session, j.image)  # before any upload or submit
+    trainer = train.trainer(j, session)  # the SDK checks ROLE_ARN here, before the upload
+    # The trials share CHECKPOINT_S3: each backs up under its own job name (sagemaker_runtime)
+    trainer.environment = {**(trainer.environment or {}), "CHECKPOINT_PER_JOB": "1"}
     channels = [  # as Channels: the tuner would make an InputData's source a FullyReplicated URI
         shapes.Channel(channel_name=c.channel_name,
                        data_source=shapes.DataSource(s3_data_source=c.data_source))
-        for c in aws.s3_channels(session, run_estimator.CHANNELS, args)
+        for c in train.s3_channels(session, j)
     ]  # fmt: skip
-    hyperband = None
-    if tune.strategy == "Hyperband":  # its most epochs, which it infers only from HPARAMS
-        epochs = args.hparams.get("epochs", runtime().HYPERPARAMETERS["epochs"][1])
-        config = shapes.HyperbandStrategyConfig(max_resource=epochs)
-        hyperband = shapes.HyperParameterTuningJobStrategyConfig(hyperband_strategy_config=config)
     tuner = HyperparameterTuner(
-        trainer,
-        objective_metric_name=objective[0],
-        objective_type=objective[1].capitalize(),  # Maximize, Minimize
+        trainer, objective_metric_name=metric, objective_type=direction.capitalize(),
         hyperparameter_ranges=sdk_ranges(ranges),
-        metric_definitions=runtime().metric_definitions(),  # it ignores the trainer's
-        strategy=tune.strategy,
-        strategy_config=hyperband,
-        early_stopping_type=tune.early_stopping,
-        max_jobs=tune.max_jobs,
-        max_parallel_jobs=tune.max_parallel,
-    )
-    name = name_prefix(tune.base_job_name) + time.strftime(STAMP)
+        metric_definitions=project.runtime().metric_definitions(),  # it ignores the trainer's
+        strategy=settings.strategy, early_stopping_type=settings.early_stopping,
+        strategy_config=strategy,
+        max_jobs=settings.max_jobs, max_parallel_jobs=settings.max_parallel,
+    )  # fmt: skip
+    name = aws.unique_name(settings.base_job_name, max_length=NAME_LENGTH)
     tuner.tune(inputs=channels, job_name=name, wait=False)
-    print(f"Tuning job {name} submitted: up to {tune.max_jobs} trainings, {tune.max_parallel} at"
-          f" once ({tune.strategy}); checkpoints: {args.checkpoint_s3 or 'none'}")  # fmt: skip
-    return name
+    print(f"Tuning job {name} submitted: up to {settings.max_jobs} trainings,"
+          f" {settings.max_parallel} at once ({settings.strategy}); checkpoints:"
+          f" {j.checkpoint_s3 or 'none'}")  # fmt: skip
+    if not settings.wait:
+        print(f"Follow it: make tune-status TUNE_JOB={name}")
+        return 0
+    return follow(tuner.latest_tuning_job, settings.tune_poll)
 
 
-def progress(job: dict) -> str:
-    counters, name = job["TrainingJobStatusCounters"], job["HyperParameterTuningJobName"]
-    config = job["HyperParameterTuningJobConfig"]
-    failed = counters.get("RetryableError", 0) + counters.get("NonRetryableError", 0)
-    metric = (job.get("BestTrainingJob") or {}).get("FinalHyperParameterTuningJobObjectiveMetric")
-    best = f"{metric['Value']:.4g}" if metric else "none yet"
-    objective = config["HyperParameterTuningJobObjective"]["MetricName"]
-    return (f"Tuning job {name}: {job['HyperParameterTuningJobStatus']}:"
-            f" {counters.get('Completed', 0)} completed, {counters.get('InProgress', 0)} running,"
-            f" {failed} failed of {config['ResourceLimits']['MaxNumberOfTrainingJobs']};"
-            f" best {objective}: {best}")  # fmt: skip
+def progress(job) -> str:
+    counters, config = job.training_job_status_counters, job.hyper_parameter_tuning_job_config
+    failed = (counters.retryable_error or 0) + (counters.non_retryable_error or 0)
+    best = objective_of(job.best_training_job)
+    best = "none yet" if best is None else f"{best:.4g}"
+    return (f"Tuning job {job.hyper_parameter_tuning_job_name}:"
+            f" {job.hyper_parameter_tuning_job_status}: {counters.completed or 0} completed,"
+            f" {counters.in_progress or 0} running, {failed} failed of"
+            f" {config.resource_limits.max_number_of_training_jobs};"
+            f" best {config.hyper_parameter_tuning_job_objective.metric_name}: {best}")  # fmt: skip
 
 
-def follow(sagemaker, name: str, poll: float) -> int:
-    """Progress on one line until the job ends (in place on a terminal, else a line per
-    change), then the trials, the best and any failure."""
-    shown, tty = "", sys.stdout.isatty()
+def follow(job, poll: float) -> int:
+    """The progress line until the job ends, then the report. A loop of our own: boto3 has
+    no waiter for tuning jobs, and the SDK's HyperParameterTuningJob.wait() draws a panel of
+    its own with the status alone (no trials, no best yet) and raises on Failed."""
+    line = aws.Progress()
     try:
         while True:
-            job = jobs.patiently(poll, sagemaker.describe_hyper_parameter_tuning_job,
-                                 HyperParameterTuningJobName=name)  # fmt: skip
-            if (line := progress(job)) != shown:
-                print(f"\r{line}\x1b[K" if tty else line, end="" if tty else "\n", flush=True)
-            shown = line
-            if job["HyperParameterTuningJobStatus"] not in RUNNING:
+            job.refresh()
+            line.show(progress(job))
+            if job.hyper_parameter_tuning_job_status not in RUNNING:
                 break
             time.sleep(poll)
     except KeyboardInterrupt:
+        line.end()
+        name = job.hyper_parameter_tuning_job_name
         running = f"{name} keeps running (and billing): make tune-stop TUNE_JOB={name} stops it"
-        print(f"\nstopped following; tuning job {running}", file=sys.stderr)
+        print(f"stopped following; tuning job {running}", file=sys.stderr)
         return 130
-    print("\n" if tty else "", end="")
-    return report(sagemaker, job)
+    line.end()
+    return report(job)
 
 
-def trial(summary: dict) -> tuning_report.Trial:
-    def typed(name, value):  # SageMaker's strings, as train.py reads them
+def objective_of(summary) -> float | None:
+    """A trial's final objective; None while it has none (an Unassigned field of the SDK's)."""
+    metric = getattr(summary, "final_hyper_parameter_tuning_job_objective_metric", None)
+    return getattr(metric, "value", None)
+
+
+def trial(summary) -> tuning_report.Trial:
+    """A trial as SageMaker lists it (its hyperparameters are strings: typed as train.py
+    types them)."""
+    runtime = project.runtime()
+
+    def typed(name, value):
         try:
-            return runtime().coerce_hyperparameter(name, value)
+            return runtime.coerce_hyperparameter(name, value)
         except ValueError:
             return value
 
-    metric = summary.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
-    start, end = summary.get("TrainingStartTime"), summary.get("TrainingEndTime")
-    status = summary["TrainingJobStatus"]
-    if status == "Completed" and metric.get("Value") is None:
+    objective, status = objective_of(summary), summary.training_job_status
+    start, end = summary.training_start_time, summary.training_end_time
+    if status == "Completed" and objective is None:
         status = "no objective"  # as tune-local marks it: the regex found nothing
-    return tuning_report.Trial(
-        summary["TrainingJobName"],
-        {n: typed(n, v) for n, v in summary.get("TunedHyperParameters", {}).items()},
-        metric.get("Value"),
-        (end - start).total_seconds() if start and end else None,
-        status,
-    )
+    tuned = dict(summary.tuned_hyper_parameters or {})
+    seconds = (end - start).total_seconds() if start and end else None
+    typed_tuned = {n: typed(n, v) for n, v in tuned.items()}
+    return tuning_report.Trial(summary.training_job_name, typed_tuned, objective, seconds, status)
 
 
-def report(sagemaker, job: dict) -> int:
-    """The table of trials (as tune-local's), the failures' reasons and the best: 1 if Failed."""
-    name, status = job["HyperParameterTuningJobName"], job["HyperParameterTuningJobStatus"]
-    objective = job["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
-    pages = sagemaker.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job").paginate(
-        HyperParameterTuningJobName=name, SortBy="CreationTime", SortOrder="Ascending"
-    )
-    summaries = [s for page in pages for s in page["TrainingJobSummaries"]]
-    trials, direction = [trial(s) for s in summaries], objective["Type"].lower()
+def report(job) -> int:
+    """The trials in tune-local's table, the failures' reasons and SageMaker's best: 1 if
+    the tuning job Failed."""
+    name, status = job.hyper_parameter_tuning_job_name, job.hyper_parameter_tuning_job_status
+    goal = job.hyper_parameter_tuning_job_config.hyper_parameter_tuning_job_objective
+    summaries = list(job.get_all_training_jobs(sort_by="CreationTime", sort_order="Ascending"))
+    # The describe's BestTrainingJob, as the tuner's best_training_job() reads it (which
+    # raises a bare Exception while there is none)
+    best = trial(job.best_training_job) if job.best_training_job else None
     print(f"Tuning job {name}: {status}")
-    print(tuning_report.table(trials, objective["MetricName"], direction))
+    print(tuning_report.table([trial(s) for s in summaries], goal.metric_name, goal.type.lower(),
+                              best and best.name))  # fmt: skip
     if status == "Failed":
-        print(f"FAILED: {job.get('FailureReason') or 'no reason given'}")
+        print(f"FAILED: {job.failure_reason or 'no reason given'}")
     reasons = {}  # a reason, once, with the trials it failed
     for s in summaries:
-        if s.get("FailureReason"):
-            reasons.setdefault(s["FailureReason"], []).append(s["TrainingJobName"])
+        if s.failure_reason:
+            reasons.setdefault(s.failure_reason, []).append(s.training_job_name)
     for reason, names in reasons.items():
         print(f"trial {', '.join(names)} failed: {reason}")
-    if best := tuning_report.best(trials, direction):
-        output = job["TrainingJobDefinition"]["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+    if best and best.objective is not None:
         hparams = " ".join(f"{k}={v}" for k, v in sorted(best.hyperparameters.items()))
-        print(f"best: {best.name}, {objective['MetricName']}={best.objective:.6g} with {hparams}")
-        print(f"  its model: {output}/{best.name}/output/model.tar.gz")
+        print(f"best: {best.name}, {goal.metric_name}={best.objective:.6g} with {hparams}")
+        print(f"  its model: {model_of(job, best.name)}")
         print(f'  train with it: make train-remote HPARAMS="{hparams}"')
     if status in RUNNING:
         again = f"TUNE_JOB={name}"
@@ -229,66 +189,60 @@ def report(sagemaker, job: dict) -> int:
     return int(status == "Failed")
 
 
-def newest(sagemaker, base: str, region: str) -> str:
-    prefix = name_prefix(base)
-    found = sagemaker.list_hyper_parameter_tuning_jobs(
-        NameContains=prefix, SortBy="CreationTime", SortOrder="Descending", MaxResults=1
-    )["HyperParameterTuningJobSummaries"]
-    if not found:
-        raise aws.Refused(f"no tuning job named {prefix}* in {region}: start one with make tune,"
-                          " or name one: TUNE_JOB=<name>")  # fmt: skip
-    return found[0]["HyperParameterTuningJobName"]
+def tuning_job(settings):
+    """TUNE_JOB, described; or the newest tuning job whose name starts as make tune names
+    this project's."""
+    from botocore.exceptions import ClientError
+    from sagemaker.core.resources import HyperParameterTuningJob as Job
+
+    session, region = aws.session(settings.aws_region), settings.aws_region
+    if not settings.tune_job:
+        prefix = aws.unique_name(settings.base_job_name, NAME_LENGTH).rsplit("-", 2)[0]
+        newest = Job.get_all(name_contains=prefix, sort_by="CreationTime", sort_order="Descending",
+                             session=session, region=region)  # fmt: skip
+        if found := next(newest, None):
+            return found
+        raise Failure(f"no tuning job named {prefix}-* in {region}: start one with make tune,"
+                      " or name one: TUNE_JOB=<name>")  # fmt: skip
+    try:
+        return Job.get(settings.tune_job, session=session, region=region)
+    except ClientError as error:
+        if aws.error_code(error) not in ("ResourceNotFound", "ValidationException"):
+            raise
+        raise Failure(f"TUNE_JOB: there is no tuning job {settings.tune_job} in {region}; check"
+                      " the name and AWS_REGION: aws sagemaker list-hyper-parameter-tuning-jobs"
+                      f" --region {region}") from None  # fmt: skip
 
 
-def stop(sagemaker, name: str) -> int:
-    status = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
-        "HyperParameterTuningJobStatus"
-    ]
-    if status not in RUNNING:
-        print(f"Tuning job {name} has already ended ({status}); nothing to stop")
-    elif status == "Stopping":
+def model_of(job, trial: str) -> str:
+    output = job.training_job_definition.output_data_config.s3_output_path.rstrip("/")
+    return f"{output}/{trial}/output/model.tar.gz"
+
+
+def best_model(settings) -> tuple[str, str]:
+    """For make deploy: (the best trial of TUNE_JOB, else of the newest tuning job, its
+    model.tar.gz); a Failure while SageMaker has chosen none."""
+    job = tuning_job(settings)
+    if not job.best_training_job:
+        name = job.hyper_parameter_tuning_job_name
+        raise Failure(f"tuning job {name} has no best trial yet: make tune-status TUNE_JOB={name}")
+    trial = job.best_training_job.training_job_name
+    return trial, model_of(job, trial)
+
+
+def status(settings) -> int:
+    return report(tuning_job(settings))
+
+
+def stop(settings) -> int:
+    job = tuning_job(settings)
+    name, state = job.hyper_parameter_tuning_job_name, job.hyper_parameter_tuning_job_status
+    if state not in RUNNING:
+        print(f"Tuning job {name} has already ended ({state}); nothing to stop")
+    elif state == "Stopping":
         print(f"Tuning job {name} is already stopping; make tune-status TUNE_JOB={name}")
     else:
-        sagemaker.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        job.stop()
         print(f"Tuning job {name} is stopping, and its running trials with it;"
               f" make tune-status TUNE_JOB={name} shows them")  # fmt: skip
     return 0
-
-
-def main(argv=None) -> int:
-    tune = settings(argv)
-    os.environ.setdefault("SAGEMAKER_USER_CONFIG_OVERRIDE", str(PROJECT_DIR / "sagemaker.yaml"))
-    name, doing = tune.tune_job, {"tune": "submit", "status": "describe", "stop": "stop"}
-    try:
-        if tune.command == "tune":
-            import run_estimator
-
-            if why := problem(tune):
-                raise aws.Refused(why)
-            args = run_estimator.settings(["remote", "--image", tune.image])  # train-remote's
-            ranges, objective = preflight(tune, args)
-            name = submit(tune, args, ranges, objective)
-            sagemaker = aws.session(args.aws_region).client("sagemaker")
-            if not tune.wait:
-                print(f"Follow it: make tune-status TUNE_JOB={name}")
-                return 0
-            return follow(sagemaker, name, tune.tune_poll)
-        sagemaker = aws.session(tune.aws_region).client("sagemaker")
-        name = name or newest(sagemaker, tune.base_job_name, tune.aws_region)
-        if tune.command == "stop":
-            return stop(sagemaker, name)
-        job = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
-        return report(sagemaker, job)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as error:  # one line, not a traceback
-        if os.environ.get("DEBUG"):
-            raise
-        if isinstance(error, aws.Refused) or not name:
-            sys.exit(f"error: {aws.explain(error)}")
-        sys.exit(jobs.error_line(error, name, tune.aws_region, doing[tune.command], "tuning job"))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

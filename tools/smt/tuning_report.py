@@ -1,5 +1,5 @@
-"""Plumbing: the table of a tuning's trials, the same for make tune-local and make tune-status,
-and which trial is best."""
+"""The table of a tuning's trials, the same for make tune-local and make tune-status, and
+which trial is best."""
 
 import math
 from typing import NamedTuple
@@ -28,13 +28,14 @@ def _cell(value) -> str:
     return "-" if value is None else str(value)
 
 
-def table(trials: list[Trial], objective_name: str, direction: str) -> str:
-    """One row per trial: name, each tuned hyperparameter, objective, time, status; * = best."""
+def table(trials: list[Trial], objective_name: str, direction: str, chosen: str | None = None):
+    """One row per trial: name, each tuned hyperparameter, objective, time, status; * = the
+    best (`chosen`: SageMaker's pick, else the best objective)."""
     names = sorted({name for t in trials for name in t.hyperparameters})
-    chosen = best(trials, direction)
+    chosen = chosen or getattr(best(trials, direction), "name", None)
     header = ["trial", *names, f"{objective_name} ({direction[:3]})", "time (s)", "status"]
     rows = [header] + [
-        [("* " if t is chosen else "  ") + t.name]
+        [("* " if t.name == chosen else "  ") + t.name]
         + [_cell(t.hyperparameters.get(n)) for n in names]
         + [_cell(t.objective), _cell(None if t.seconds is None else round(t.seconds, 1)), t.status]
         for t in trials
