@@ -403,10 +403,9 @@ def test_sharded_by_s3_key_3_files_on_2_hosts_is_refused_in_one_line_before_any_
 
     done = smt("train-remote", "--instance-count", "2", "--data-distribution", "ShardedByS3Key")
 
-    training = project_dir / "data" / "training"
     assert (done.code, done.out) == (2, "")
     assert done.err == (
-        f"error: DATA_DISTRIBUTION: ShardedByS3Key: 3 file(s) in {training} do not"
+        "error: DATA_DISTRIBUTION: ShardedByS3Key: 3 file(s) in data/training do not"
         " divide among 2 hosts: make data SHARDS=2\n"
     )
     assert actions(account) == []  # nothing uploaded, nothing created

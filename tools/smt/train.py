@@ -63,18 +63,19 @@ def job(settings, remote: bool) -> SimpleNamespace:
         j.checkpoint_dir = settings.project_dir / settings.checkpoint_dir
         j.image = image.newest(settings) if settings.code_mount else settings.image
         j.instance_type = "local_gpu" if settings.accelerator == "gpu" else "local"
-        remote_only = [name for name, on in [("KEEP_ALIVE", settings.keep_alive is not None),
-                       ("INPUT_MODE", settings.input_mode != "File"), ("SPOT", settings.spot),
-                       ("MAX_WAIT", settings.max_wait), ("DATA_DISTRIBUTION", sharded)] if on]  # fmt: skip
+        remote_only = [name for name, on in [
+            ("KEEP_ALIVE", settings.keep_alive is not None), ("SPOT", settings.spot),
+            ("INPUT_MODE", settings.input_mode != "File"), ("MAX_WAIT", settings.max_wait),
+            ("DATA_DISTRIBUTION", sharded)] if on]  # fmt: skip
         if remote_only:
             raise BadSetting(f"{remote_only[0]}: a setting of remote jobs (make train-remote)")
-    training = j.data_dir / "training"
+    training, shown = j.data_dir / "training", settings.data_dir / "training"  # as given
     files = len(list(training.glob("*.npz")))
     if not (remote and settings.data_s3) and not training.is_dir():
-        raise BadSetting(f"DATA_DIR: no training data in {training}; run: make data")
+        raise BadSetting(f"DATA_DIR: no training data in {shown}; run: make data")
     hosts = settings.instance_count
     if remote and sharded and not settings.data_s3 and files % hosts:
-        raise BadSetting(f"DATA_DISTRIBUTION: ShardedByS3Key: {files} file(s) in {training} do"
+        raise BadSetting(f"DATA_DISTRIBUTION: ShardedByS3Key: {files} file(s) in {shown} do"
                          f" not divide among {hosts} hosts: make data SHARDS={hosts}")  # fmt: skip
     return j
 
@@ -102,7 +103,8 @@ def trainer(j, session=None, local_root=None):
                          sagemaker_session=Session(boto_session=session),
                          tags=[*(arguments.get("tags") or []), *ours])  # fmt: skip
     else:
-        environment = {"CHECKPOINT_DIR": CONTAINER_CHECKPOINTS, **(arguments.get("environment") or {})}
+        environment = arguments.get("environment") or {}
+        environment = {"CHECKPOINT_DIR": CONTAINER_CHECKPOINTS, **environment}
         arguments.update(training_mode=Mode.LOCAL_CONTAINER, local_container_root=str(local_root),
                          environment=environment)  # fmt: skip
     try:
