@@ -206,14 +206,10 @@ def project(tmp_path_factory, base_image, shared_venv):
     """A baked project (AWS checks skipped), its digits data and its image, shared by the
     modules that run its image (test_scale_out, test_entry_point)."""
     out = tmp_path_factory.mktemp("scale")
-    # BASE_IMAGE in the environment: on make's command line, a command that does not read it
-    # (make data, make logs) would refuse it
     env = {**os.environ, "PATH": f"{shared_venv}/bin:{os.environ['PATH']}"}
-    env["BASE_IMAGE"] = base_image
     bake(out, env, project_name="Scale Out", aws_checks="skip")
     path = out / "scale_out"
-    settings = {"VENV": shared_venv}
-    make(path, "data", env=env, DATASET="digits", **settings)
+    settings = {"VENV": shared_venv, "BASE_IMAGE": base_image}
     with Stopwatch("first make build of the run (cold without a layer cache)"):
-        make(path, "build", env=env, timeout=2400, **settings)
+        make(path, "data", "build", env=env, timeout=2400, DATASET="digits", **settings)
     return {"path": path, "env": env, "settings": settings}
