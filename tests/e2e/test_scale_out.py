@@ -101,7 +101,8 @@ def test_spot_sharding_warm_pool_and_input_mode_reach_the_job_request(project, m
     moto_server.client("s3").create_bucket(Bucket=bucket)
     env = moto_server.env(SAGEMAKER_VALIDATE_ROLE="false", PATH=project["env"]["PATH"])
     path = project["path"]
-    make(path, "data", env=env, DATASET="digits", SHARDS=2, **project["settings"])
+    venv = project["settings"]["VENV"]  # make data reads no BASE_IMAGE: it would refuse it
+    make(path, "data", env=env, DATASET="digits", SHARDS=2, VENV=venv)
     refused = make(
         path,
         "train-remote",
