@@ -162,7 +162,8 @@ def test_spot_sharding_warm_pool_and_input_mode_reach_the_job_request(project, m
 
 def test_with_code_mount_an_edit_runs_without_a_build(project):
     path = project["path"]
-    images_before = run(["docker", "images", "-q"]).stdout.split()
+    images = ["docker", "images", "-q", path.name]  # the project's (other tests share the engine)
+    images_before = run(images).stdout.split()
     train_py = path / "code" / "train.py"
     original = train_py.read_text()
     main_guard = 'if __name__ == "__main__":'
@@ -176,4 +177,4 @@ def test_with_code_mount_an_edit_runs_without_a_build(project):
     assert "code mount ON" in done.stdout
     assert "edited, not rebuilt" in done.stdout
     assert "building " not in done.stdout
-    assert run(["docker", "images", "-q"]).stdout.split() == images_before
+    assert run(images).stdout.split() == images_before
