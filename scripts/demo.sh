@@ -11,6 +11,12 @@ VENV=${VENV:-$HOME/.cache/sm-template/venv}
 DEMO_DIR=${DEMO_DIR:-$HOME/.cache/sm-template/demo}
 OFFLINE=${OFFLINE:-auto}
 HPARAMS=${HPARAMS:-epochs=3}
+# The demo's makes are a user's, not sub-makes of `make demo`: none of its variables (a
+# setting given on make's command line that a command does not read is refused).
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
+# This virtualenv has the project's requirements and the tools of this checkout (editable):
+# its install markers count as made, so make installs nothing into it.
+made=(-o "$VENV/.installed-tools" -o "$VENV/.installed-dev")
 step=0
 say() { step=$((step + 1)); printf '\n==> [%d/5] %s\n' "$step" "$*"; }
 
@@ -43,10 +49,10 @@ mkdir -p "$DEMO_DIR"
 project="$DEMO_DIR/demo_mnist"
 
 say "make data build (DATASET=$dataset)"
-BASE_IMAGE="$base" make --no-print-directory -C "$project" data build VENV="$VENV" DATASET="$dataset"
+BASE_IMAGE="$base" make --no-print-directory "${made[@]}" -C "$project" data build VENV="$VENV" DATASET="$dataset"
 
 say "make train-local HPARAMS=\"$HPARAMS\""
-make --no-print-directory -C "$project" train-local VENV="$VENV" BASE_IMAGE="$base" HPARAMS="$HPARAMS"
+make --no-print-directory "${made[@]}" -C "$project" train-local VENV="$VENV" BASE_IMAGE="$base" HPARAMS="$HPARAMS"
 echo
 echo "Demo done. The project is $project; its model is $project/outputs/latest/model.tar.gz"
 echo "Next: cd $project && make help"

@@ -160,10 +160,6 @@ def make_with_test_venv(
     )
 
 
-def train_remote(project: Path, env: dict[str, str], **settings):
-    return make_with_test_venv(project, "train-remote", ".installed-tools", env, **settings)
-
-
 def run_doctor(project: Path, env: dict[str, str], timeout: float = 120, **settings: str):
     return make_with_test_venv(project, "doctor", ".installed-tools", env, timeout, **settings)
 
@@ -308,3 +304,14 @@ def hide_modules(folder: Path, *modules: str) -> str:
         (folder / module).mkdir(parents=True)
         (folder / module / "__init__.py").write_text(f"raise ImportError('{module} is hidden')\n")
     return str(folder)
+
+
+def refused_argument(project: Path, name: str) -> None:
+    """The project's run_estimator.trainer_arguments() with an argument ModelTrainer refuses,
+    as a user's typo would add it."""
+    definition = project / "run_estimator.py"
+    text = definition.read_text()
+    assert "    return arguments\n" in text
+    definition.write_text(
+        text.replace("    return arguments\n", f"    return {{**arguments, {name!r}: 1}}\n")
+    )

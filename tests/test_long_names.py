@@ -39,8 +39,8 @@ def test_the_japanese_name_is_110_characters_and_would_make_a_slug_over_255_byte
 
 
 def test_the_slug_cap_is_set_and_keeps_a_training_job_name_whole():
-    # run_estimator.py cuts a job name's base at 47 - 7 characters (SageMaker allows 63,
-    # with a timestamp and a random suffix added): a capped slug fits in that whole.
+    # A job name is BASE_JOB_NAME (the slug), a random part and the SDK's timestamp: with a
+    # slug of 40 it fits SageMaker's 63 whole (tests/tools/test_job_settings.py).
     assert slug_max_length() is not None and 20 <= slug_max_length() <= 40
 
 

@@ -4,7 +4,8 @@ to edit: a VPC (networking=), a KMS key, an environment variable, more instances
 
 The tools (smt) call trainer_arguments() and use what it returns as it is, adding only what
 depends on where the job runs: the mode and session, the local folder, the channels (DATA_DIR,
-or S3), the metric definitions (code/job_contract.py) and the tags (ProjectName, git commit).
+or S3), the metric definitions (code/job_contract.py) and the tags (ProjectName, GitCommit,
+GitDirty, ImageTag; tags you return here are kept).
 This function's name and argument are the tools' stable API."""
 
 from sagemaker.core.training import configs

@@ -61,21 +61,21 @@ def run(
     return done
 
 
-def make(project, *targets, env, check=True, timeout=1800, user=None, **settings):
-    """make TARGETS KEY=value... in the project; as `user` (a ProjectUser) if given. With
-    VENV= (this test run's virtualenv, which has the requirements), -o keeps make from
-    installing the project's requirements, and its pin of the tools, into it."""
+def make_argv(*targets, user=None, **settings) -> list[str]:
+    """make TARGETS KEY=value..., as `user` (a ProjectUser) if given. With VENV= (this test
+    run's virtualenv, which has the requirements), -o keeps make from installing the
+    project's requirements, and its pin of the tools, into it."""
     assignments = [f"{key}={value}" for key, value in settings.items()]
     if "VENV" in settings:
         marks = [f"{settings['VENV']}/.installed-{name}" for name in ("tools", "dev")]
         assignments = [*(word for mark in marks for word in ("-o", mark)), *assignments]
-    return run(
-        [*(user.prefix if user else []), "make", "--no-print-directory", *targets, *assignments],
-        cwd=project,
-        env=env,
-        check=check,
-        timeout=timeout,
-    )
+    return [*(user.prefix if user else []), "make", "--no-print-directory", *targets, *assignments]
+
+
+def make(project, *targets, env, check=True, timeout=1800, user=None, **settings):
+    """make_argv's command, in the project."""
+    command = make_argv(*targets, user=user, **settings)
+    return run(command, cwd=project, env=env, check=check, timeout=timeout)
 
 
 @dataclass
@@ -103,8 +103,8 @@ def image_layers(image: str) -> list[str]:
 
 def metric_definitions(project) -> list[dict]:
     """The metric definitions the baked project gives SageMaker, as its launcher loads them."""
-    code = "import json; from project_tools.contract import runtime; "
-    code += "print(json.dumps(runtime().metric_definitions()))"
+    code = "import json; from smt import project; "
+    code += "print(json.dumps(project.runtime().metric_definitions()))"
     done = run([sys.executable, "-c", code], cwd=project)
     return json.loads(done.stdout)
 

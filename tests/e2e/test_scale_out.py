@@ -5,8 +5,7 @@ import base64
 import json
 import subprocess
 
-import pytest
-from engines import Stopwatch, image_of, make, run, score_model
+from engines import Stopwatch, make, make_argv, run, score_model
 from helpers import put_image_tag
 
 HPARAMS = "epochs=4 learning-rate=0.005"
@@ -48,15 +47,8 @@ def running_container() -> str:
 
 
 def test_a_local_run_stopped_by_sigterm_resumes_from_its_last_epoch(project, tmp_path):
-    command = [
-        "make",
-        "--no-print-directory",
-        "train-local",
-        f"HPARAMS={SLOW_HPARAMS}",
-        *(f"{k}={v}" for k, v in project["settings"].items()),
-    ]
     first = subprocess.Popen(
-        command,
+        make_argv("train-local", HPARAMS=SLOW_HPARAMS, **project["settings"]),
         cwd=project["path"],
         env=project["env"],
         stdout=subprocess.PIPE,
@@ -85,47 +77,19 @@ def test_a_local_run_stopped_by_sigterm_resumes_from_its_last_epoch(project, tmp
     assert after_resume >= uninterrupted - 0.03, (after_resume, uninterrupted)
 
 
-@pytest.mark.parametrize(
-    "hparams, channels, reason",
-    [
-        ("epochs=zero", ("training", "test"), "hyperparameter epochs='zero' is not a number"),
-        ("learning-rate=-1", ("training", "test"), "learning-rate='-1' is out of range"),
-        ("epochs=1", ("test",), "channel 'training' is missing"),
-        ("epochs=1", ("training-empty",), "channel 'training' has no .npz files"),
-    ],
-    ids=["bad-value", "out-of-range", "missing-channel", "empty-data"],
-)
-def test_a_failure_the_user_causes_reaches_the_user_as_one_line(
-    project, tmp_path, hparams, channels, reason
-):
+def test_a_failure_train_py_finds_reaches_the_user_as_one_line(project, tmp_path):
+    """What smt cannot check before the run (its own checks refuse a bad hyperparameter or a
+    missing channel: tests/tools/test_job_settings.py): a training channel with no files."""
     data = tmp_path / "data"
-    for channel in channels:
-        source = project["path"] / "data" / channel.removesuffix("-empty")
-        (data / channel.removesuffix("-empty")).mkdir(parents=True)
-        if not channel.endswith("-empty"):
-            for file in source.glob("*.npz"):
-                (data / channel / file.name).write_bytes(file.read_bytes())
-    image = image_of(project["path"], project["env"], project["settings"])
-    # --skip-checks: the launcher would refuse these itself; this is train.py's answer
-    done = run(
-        [
-            f"{project['settings']['VENV']}/bin/python",
-            "run_estimator.py",
-            "local",
-            "--image",
-            image,
-            "--data-dir",
-            str(data),
-            "--hparams",
-            hparams,
-            "--skip-checks",
-        ],
-        cwd=project["path"],
-        env=project["env"],
-        check=False,
-        timeout=600,
-    )
-    assert done.returncode == 1
+    (data / "training").mkdir(parents=True)
+    (data / "test").mkdir()
+    for file in (project["path"] / "data" / "test").glob("*.npz"):
+        (data / "test" / file.name).write_bytes(file.read_bytes())
+
+    done = train_local(project, check=False, DATA_DIR=data, HPARAMS="epochs=1")
+
+    reason = "channel 'training' has no .npz files"
+    assert done.returncode != 0
     failed = [line for line in done.stdout.splitlines() if " FAILED: " in line]
     assert len(failed) == 1 and reason in failed[0], done.stdout[-2000:]
     assert reason in (latest(project) / "failure").read_text()
@@ -137,7 +101,8 @@ def test_spot_sharding_warm_pool_and_input_mode_reach_the_job_request(project, m
     moto_server.client("s3").create_bucket(Bucket=bucket)
     env = moto_server.env(SAGEMAKER_VALIDATE_ROLE="false", PATH=project["env"]["PATH"])
     path = project["path"]
-    make(path, "data", env=env, DATASET="digits", SHARDS=2, **project["settings"])
+    venv = project["settings"]["VENV"]  # make data reads no BASE_IMAGE: it would refuse it
+    make(path, "data", env=env, DATASET="digits", SHARDS=2, VENV=venv)
     refused = make(
         path,
         "train-remote",
@@ -197,7 +162,8 @@ def test_spot_sharding_warm_pool_and_input_mode_reach_the_job_request(project, m
 
 def test_with_code_mount_an_edit_runs_without_a_build(project):
     path = project["path"]
-    images_before = run(["docker", "images", "-q"]).stdout.split()
+    images = ["docker", "images", "-q", path.name]  # the project's (other tests share the engine)
+    images_before = run(images).stdout.split()
     train_py = path / "code" / "train.py"
     original = train_py.read_text()
     main_guard = 'if __name__ == "__main__":'
@@ -211,4 +177,4 @@ def test_with_code_mount_an_edit_runs_without_a_build(project):
     assert "code mount ON" in done.stdout
     assert "edited, not rebuilt" in done.stdout
     assert "building " not in done.stdout
-    assert run(["docker", "images", "-q"]).stdout.split() == images_before
+    assert run(images).stdout.split() == images_before

@@ -41,8 +41,9 @@ def loop(tmp_path_factory, moto_server, base_image, registry, shared_venv):
     env = moto_server.env(
         SAGEMAKER_VALIDATE_ROLE="false",
         HOME=str(tmp_path_factory.mktemp("h")),
-        PATH=f"{shared_venv}/bin:{os.environ['PATH']}",
-    )  # the venv's aws CLI
+        PATH=f"{shared_venv}/bin:{os.environ['PATH']}",  # the venv's aws CLI
+        BASE_IMAGE=base_image,  # not on make's command line: make data does not read it
+    )
     out = tmp_path_factory.mktemp("bake")
     bake(
         out,
@@ -59,7 +60,7 @@ def loop(tmp_path_factory, moto_server, base_image, registry, shared_venv):
         ["-c", "user.name=e2e", "-c", "user.email=e2e@example.com", "commit", "-qm", "x"],
     ):
         run(["git", *git], cwd=project)
-    settings = {"VENV": shared_venv, "BASE_IMAGE": base_image}
+    settings = {"VENV": shared_venv}
     make(project, "data", env=env, DATASET="digits", **settings)
     return {
         "project": project,
@@ -76,13 +77,17 @@ def current_image(loop) -> str:
 
 
 def test_make_build_builds_the_image_with_the_given_base(loop):
+    # the same build inputs make the same tag: an earlier run's image would be up to date
+    run(["docker", "rmi", "-f", current_image(loop)], check=False)
     with Stopwatch("make build (layers cached by the module before)"):
         done = make(loop["project"], "build", env=loop["env"], timeout=2400, **loop["settings"])
     image = current_image(loop)
     commit = run(["git", "rev-parse", "--short=12", "HEAD"], cwd=loop["project"]).stdout.strip()
-    assert image == f"{REPOSITORY}:{commit}"  # the immutable tag is the commit
-    assert f"building {image} from {loop['settings']['BASE_IMAGE']} for linux/amd64" in done.stdout
+    assert re.fullmatch(rf"{REPOSITORY}:[0-9a-f]{{12}}", image)  # a hash of the build inputs
+    assert f"building {image} from {loop['env']['BASE_IMAGE']} for linux/amd64" in done.stdout
     config = json.loads(run(["docker", "image", "inspect", "-f", "{{json .Config}}", image]).stdout)
+    assert config["Labels"]["org.opencontainers.image.revision"] == commit  # and the commit
+    assert config["Labels"]["sm-template.git-dirty"] == "False"
     platform = run(["docker", "image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", image])
     assert platform.stdout.strip() == "linux/amd64"  # what SageMaker's instances run
     assert config["Cmd"] == ["train"] and "SAGEMAKER_PROGRAM=train.py" in config["Env"]
@@ -97,7 +102,7 @@ def test_the_build_context_holds_only_what_the_image_needs(loop):
     (project / ".aws" / "credentials").write_text("[default]\n")
     (project / ".venv").mkdir(exist_ok=True)
     (project / ".venv" / "pyvenv.cfg").write_text("home = /usr\n")
-    dockerfile = f"FROM {loop['settings']['BASE_IMAGE']}\nCOPY . /context/\n"
+    dockerfile = f"FROM {loop['env']['BASE_IMAGE']}\nCOPY . /context/\n"
     try:
         run(
             ["docker", "build", "-q", "-t", "sm-template-context-check", "-f", "-", "."],
@@ -187,10 +192,13 @@ def test_a_local_run_leaves_every_file_in_the_project_to_the_user_who_ran_it(
 def test_a_code_only_edit_rebuilds_only_the_code_layer(loop):
     project = loop["project"]
     before = current_image(loop)
+    readme = project / "README.md"
+    readme.write_text(readme.read_text() + "\nAn edit that is not a build input.\n")
+    assert current_image(loop) == before  # no new image for it
     train_py = project / "code" / "train.py"
     train_py.write_text(train_py.read_text() + "\n# a code-only edit\n")
     after = current_image(loop)
-    assert after != before and after.endswith("-dirty")
+    assert after != before
     with Stopwatch("rebuild after a code-only edit"):
         make(project, "build", env=loop["env"], **loop["settings"])
     old_layers, new_layers = image_layers(before), image_layers(after)
@@ -307,9 +315,8 @@ def test_train_remote_sends_the_job_sagemaker_needs(loop):
 
 
 def test_a_job_submitted_without_waiting_says_how_to_follow_and_stop_it_and_both_work(loop):
-    project, env = loop["project"], loop["env"]
-    settings = {"REGISTRY": loop["registry"], **loop["settings"]}
-    done = make(project, "train-remote", "WAIT=0", env=env, **settings)
+    project, env, settings = loop["project"], loop["env"], loop["settings"]
+    done = make(project, "train-remote", "WAIT=0", env=env, REGISTRY=loop["registry"], **settings)
     [(job, same_job)] = re.findall(
         r"Follow it: make logs JOB=(\S+); stop it: make stop JOB=(\S+)$", done.stdout, re.MULTILINE
     )

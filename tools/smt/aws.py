@@ -3,6 +3,7 @@ wait 60 s at most for an answer and make 3 attempts (botocore's standard mode: t
 retries); explain() says in one line what went wrong and what to do. Also the one progress
 line, the one name generator and the one tagging policy of everything the tools create."""
 
+import functools
 import os
 import secrets
 import shlex
@@ -45,10 +46,19 @@ def session(region: str | None = None):
     # a refused endpoint); with the mode set outside code, the client config below wins.
     os.environ.setdefault("AWS_RETRY_MODE", "standard")
     core = botocore.session.get_session()
+    # One loader for every session: it keeps the API models it read (SageMaker's: 0.3 s)
+    core.register_component("data_loader", _loader())
     retries = {"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"}
     timeouts = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "read_timeout": READ_TIMEOUT_SECONDS}
     core.set_default_client_config(botocore.config.Config(retries=retries, **timeouts))
     return boto3.Session(botocore_session=core, region_name=region)
+
+
+@functools.cache
+def _loader():
+    import botocore.session
+
+    return botocore.session.get_session().get_component("data_loader")
 
 
 def error_code(error: Exception) -> str:

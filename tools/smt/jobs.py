@@ -1,20 +1,39 @@
-"""Plumbing: make logs JOB=<name> follows a SageMaker job's log to its end; make stop stops it."""
+"""make logs JOB=<name> follows a SageMaker job's log to its end; make stop stops it. Also
+how train-remote follows the job it submitted."""
 
 import re
 import sys
 import time
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 
 from smt import aws
-from smt.settings import SettingsParser
+from smt.errors import Failure
 
 # boto3 clients, not the SDK's TrainingJob: it imports in over 1 s, wait(logs=True) misses lines
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"  # a stream <job>/algo-<n>-<epoch seconds> per host
 RUNNING = ("InProgress", "Stopping")
+POLL_SECONDS = 5
 
 
 def hint(job_name: str) -> str:
     return f"Follow it: make logs JOB={job_name}; stop it: make stop JOB={job_name}"
+
+
+@contextmanager
+def about(job_name: str, region: str, doing: str, kind: str = "training job"):
+    """AWS's errors within, in one line naming the job; an unknown job with how to list them."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as error:
+        unknown = re.search(r"not found|could not find", str(error), re.I)  # AWS's words, moto's
+        if aws.error_code(error) in ("ValidationException", "ResourceNotFound") and unknown:
+            listing = {"training job": "training-jobs", "tuning job": "hyper-parameter-tuning-jobs"}
+            check = f"aws sagemaker list-{listing[kind]} --region {region}"
+            raise Failure(f"there is no {kind} {job_name} in {region}; check the name and "
+                          f"AWS_REGION: {check}") from None  # fmt: skip
+        raise Failure(f"could not {doing} job {job_name}: {aws.explain(error)}") from None
 
 
 def new_events(logs, job_name: str, tokens: dict[str, str]) -> list[tuple[int, str, str]]:
@@ -34,32 +53,25 @@ def new_events(logs, job_name: str, tokens: dict[str, str]) -> list[tuple[int, s
     return sorted(events, key=lambda event: event[0])  # stable: a stream keeps its order
 
 
-def patiently(wait: float, call, *args, **kwargs):
-    for _ in range(4):  # a fifth failure in a row is raised
-        try:
-            return call(*args, **kwargs)
-        except Exception as error:
-            why = f"({aws.error_code(error)}); retrying in {wait:g} s"
-            print(f"warning: AWS did not answer {why}", file=sys.stderr)
-            time.sleep(wait)
-    return call(*args, **kwargs)
-
-
-def follow(job_name: str, boto_session, poll_seconds: float = 5) -> int:
+def follow(job_name: str, boto_session) -> int:
     """Print the log until the job ends, then how (and the model of a Completed job):
-    0 Completed/Stopped, 1 Failed, 130 Ctrl-C."""
+    0 Completed/Stopped, 1 Failed, 130 Ctrl-C. Our own loop, not the job_completed_or_stopped
+    waiter: the log is read between two looks at the status, and once more after the end
+    (CloudWatch gets the last lines after the status changed)."""
     sagemaker, logs, tokens = boto_session.client("sagemaker"), boto_session.client("logs"), {}
+    region = boto_session.region_name
     try:
-        job = sagemaker.describe_training_job(TrainingJobName=job_name)  # not retried
-        config = job["ResourceConfig"]  # InstanceGroups: a heterogeneous cluster's
-        several = sum(g["InstanceCount"] for g in config.get("InstanceGroups") or [config]) > 1
-        while True:
-            for _, host, message in patiently(poll_seconds, new_events, logs, job_name, tokens):
-                print(f"[{host}] {message}" if several else message, flush=True)
-            if job["TrainingJobStatus"] not in RUNNING:
-                break
-            job = patiently(poll_seconds, sagemaker.describe_training_job, TrainingJobName=job_name)
-            time.sleep(poll_seconds)  # the end's too: CloudWatch gets the last lines after it
+        with about(job_name, region, "read the log of"):
+            job = sagemaker.describe_training_job(TrainingJobName=job_name)
+            config = job["ResourceConfig"]  # InstanceGroups: a heterogeneous cluster's
+            several = sum(g["InstanceCount"] for g in config.get("InstanceGroups") or [config]) > 1
+            while True:
+                for _, host, message in new_events(logs, job_name, tokens):
+                    print(f"[{host}] {message}" if several else message, flush=True)
+                if job["TrainingJobStatus"] not in RUNNING:
+                    break
+                job = sagemaker.describe_training_job(TrainingJobName=job_name)
+                time.sleep(POLL_SECONDS)  # after the end's describe too: its last lines
     except KeyboardInterrupt:  # only the reading stops: say so, and how to stop the job
         running = f"job {job_name} keeps running (and billing): make stop JOB={job_name} stops it"
         print(f"\nstopped following; {running}", file=sys.stderr)
@@ -73,29 +85,16 @@ def follow(job_name: str, boto_session, poll_seconds: float = 5) -> int:
     return int(status == "Failed")
 
 
-def error_line(error: Exception, job_name: str, region: str, doing: str,
-               kind: str = "training job") -> str:  # fmt: skip
-    unknown = re.search(r"not found|could not find", str(error), re.I)  # AWS's words, moto's
-    if aws.error_code(error) not in ("ValidationException", "ResourceNotFound") or not unknown:
-        return f"error: could not {doing} job {job_name}: {aws.explain(error)}"
-    listing = {"training job": "training-jobs", "tuning job": "hyper-parameter-tuning-jobs"}[kind]
-    check = f"check the name and AWS_REGION: aws sagemaker list-{listing} --region {region}"
-    return f"error: there is no {kind} {job_name} in {region}; {check}"
+def logs(settings) -> int:
+    """make logs JOB=<name>: the job's log, followed to its end."""
+    return follow(settings.job, aws.session(settings.aws_region))
 
 
-def main(argv=None) -> int:
-    parser = SettingsParser(__doc__)
-    parser.add_argument("command", choices=["logs", "stop"])
-    parser.setting("--job", "the training job's name")
-    parser.setting("--aws-region", "the job's region")
-    parser.add_argument("--poll", type=float, default=5, help="seconds between polls")
-    args = parser.parse_args(argv)
-    if not (job := args.job):
-        parser.error("--job (or JOB) is required: the training job's name")
-    try:  # a wrong AWS_PROFILE fails in aws.session
-        if args.command == "logs":
-            return follow(job, aws.session(args.aws_region), args.poll)
-        sagemaker = aws.session(args.aws_region).client("sagemaker")
+def stop(settings) -> int:
+    """make stop JOB=<name>: StopTrainingJob, unless the job has ended or is stopping."""
+    job, region = settings.job, settings.aws_region
+    with about(job, region, "stop"):
+        sagemaker = aws.session(region).client("sagemaker")
         status = sagemaker.describe_training_job(TrainingJobName=job)["TrainingJobStatus"]
         if status not in RUNNING:
             print(f"Training job {job} has already ended ({status}); nothing to stop")
@@ -104,11 +103,4 @@ def main(argv=None) -> int:
         else:
             sagemaker.stop_training_job(TrainingJobName=job)
             print(f"Training job {job} is stopping; follow it to the end: make logs JOB={job}")
-        return 0
-    except Exception as error:  # one line, not a traceback
-        doing = "stop" if args.command == "stop" else "read the log of"
-        sys.exit(error_line(error, job, args.aws_region, doing))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return 0

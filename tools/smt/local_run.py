@@ -1,8 +1,8 @@
-"""Plumbing: one SageMaker local-mode run, in outputs/.running-<job>/ (the SDK's
-local_container_root), ends as outputs/<job>/ with model.tar.gz, output.tar.gz, train.log and
-any failure reason; outputs/latest points at it. The SDK (3.27) removes the per-host folders
-after a success, but does not keep the log, remove the exited containers, give back the
-files its root containers wrote, or keep the reason: this does."""
+"""One SageMaker local-mode run, in outputs/.running-<job>/ (the SDK's local_container_root),
+ends as outputs/<job>/ with model.tar.gz, output.tar.gz, train.log and any failure reason;
+outputs/latest points at it. The SDK (3.27) removes the per-host folders after a success,
+but does not keep the log, remove the exited containers, give back the files its root
+containers wrote, or keep the reason: this does, whatever ended the run."""
 
 import hashlib
 import json
@@ -10,10 +10,12 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from smt import image
+from smt.errors import Failure
 
 
 class Tee:  # the SDK streams the containers' output to sys.stdout: copy it to train.log
@@ -29,45 +31,48 @@ class Tee:  # the SDK streams the containers' output to sys.stdout: copy it to t
 
 
 class LocalRun:
-    """`with LocalRun(outputs, args) as run: trainer.train(...)`, then run.report(). Only the
+    """`with LocalRun(outputs, job) as run: trainer.train(...)`, then run.report(). Only the
     same image, hyperparameters, hosts and data share run.checkpoints, and resume."""
 
-    def __init__(self, outputs: Path, args):
-        name = f"{args.base_job_name}-{time.strftime('%Y%m%d%H%M%S')}"  # as SageMaker's
-        self.outputs, self.name, self.args, self.error = outputs.resolve(), name, args, None
+    def __init__(self, outputs: Path, job):
+        name = f"{job.name}-{time.strftime('%Y%m%d%H%M%S')}"  # as SageMaker's
+        self.outputs, self.name, self.job, self.error = outputs.resolve(), name, job, None
         self.root, self.folder = self.outputs / f".running-{name}", self.outputs / name
-        files = args.data_dir.rglob("*.npz")
-        data = sorted((str(p.relative_to(args.data_dir)), p.stat().st_size) for p in files)
-        identity = [args.image, args.hparams, args.instance_count, data]
+        files = job.data_dir.rglob("*.npz")
+        data = sorted((str(p.relative_to(job.data_dir)), p.stat().st_size) for p in files)
+        identity = [job.image, job.hyperparameters, job.instance_count, data]
         digest = hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest()[:12]
-        self.checkpoints = (args.checkpoint_dir / digest).resolve()
+        self.checkpoints = (job.checkpoint_dir / digest).resolve()
+
+    def hyperparameters(self, given: dict | None, code: Path) -> dict:
+        """With CODE_MOUNT=1, local mode mounts a file:// submit directory at /opt/ml/code
+        and the toolkit runs train.py from there: the code here, not the image's."""
+        if not self.job.code_mount:
+            return dict(given or {})
+        print(f"code mount ON: {code} is mounted over /opt/ml/code; edits run without make build")
+        mount = {"sagemaker_submit_directory": code.as_uri(), "sagemaker_program": "train.py"}
+        return {**(given or {}), **mount}
+
+    def __enter__(self):
         self.checkpoints.mkdir(parents=True, exist_ok=True)
         print(f"checkpoints: {self.checkpoints} (an interrupted run resumes from here)")
         self.root.mkdir(parents=True)
-
-    def hyperparameters(self, code: Path) -> dict:
-        """With CODE_MOUNT=1, local mode mounts a file:// submit directory at /opt/ml/code
-        and the toolkit runs train.py from there: the code here, not the image's."""
-        if not self.args.code_mount:
-            return dict(self.args.hparams)
-        print(f"code mount ON: {code} is mounted over /opt/ml/code; edits run without make build")
-        mount = {"sagemaker_submit_directory": code.as_uri(), "sagemaker_program": "train.py"}
-        return {**self.args.hparams, **mount}
-
-    def __enter__(self):
         self.stdout, sys.stdout = sys.stdout, Tee(sys.stdout, self.root / "train.log")
         return self
 
     def __exit__(self, kind, error, traceback) -> bool:
+        """Whatever ended the run, it ends as outputs/<job>/, with a failure file unless it
+        completed. The SDK's RuntimeError ("exited with code N") and Ctrl-C are reported by
+        report(); any other error goes on, to be said in one line (or, a bug, with its
+        traceback)."""
         tee, sys.stdout = sys.stdout, self.stdout
         tee.file.close()
-        # RuntimeError: the SDK's "exited with code N"; Ctrl-C: the same clean-up, then say so
-        handled = isinstance(error, (RuntimeError, KeyboardInterrupt))
-        self.error = error if handled else None
+        self.error = error
         project = re.sub(r"[^-_a-z0-9]", "", self.root.name.lower())  # compose's project name
-        containers = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}")
+        label = f"label=com.docker.compose.project={project}"
+        containers = housekeeping("ps", "-aq", "--filter", label)
         if containers.split():  # docker rm: a second faster than compose down
-            docker("rm", "-f", *containers.split())
+            housekeeping("rm", "-f", *containers.split())
         for folder in (self.root, self.checkpoints):
             self.reclaim_ownership(folder)
         reasons = [p.read_text().strip() for p in sorted(self.root.glob("algo-*/output/failure"))]
@@ -78,11 +83,11 @@ class LocalRun:
         for leftover in filter(Path.is_dir, self.folder.iterdir()):
             shutil.rmtree(leftover, ignore_errors=True)
         reason = next(filter(None, reasons), None)
-        if reason or self.error:
-            reason = reason or f"the run ended without a reason ({self.error!r})"
+        if reason or error:
+            reason = reason or f"the run did not finish: {error_line(error)}"
             (self.folder / "failure").write_text(reason + "\n")
         point_latest(self.outputs, self.name)
-        return handled
+        return isinstance(error, (RuntimeError, KeyboardInterrupt))
 
     def report(self) -> int:
         log, failure = self.folder / "train.log", self.folder / "failure"
@@ -100,8 +105,15 @@ class LocalRun:
         """Containers run as root: chown what they wrote back, with the image (no sudo)."""
         uid, gid = os.geteuid(), os.getegid()
         if uid != 0 and any(p.stat().st_uid != uid for p in folder.rglob("*")):
-            mount = ["-v", f"{folder}:/run-dir", self.args.image]
-            docker("run", "--rm", "--entrypoint", "chown", *mount, "-R", f"{uid}:{gid}", "/run-dir")
+            mount = ["-v", f"{folder}:/run-dir", self.job.image]
+            chown = ["--entrypoint", "chown", *mount, "-R", f"{uid}:{gid}", "/run-dir"]
+            housekeeping("run", "--rm", *chown)
+
+
+def error_line(error: BaseException) -> str:
+    """An error in one line: ours as it is, another with its type (a failure file is one line)."""
+    text = " ".join(str(error).split())
+    return text if isinstance(error, Failure) else f"{type(error).__name__}: {text}".rstrip(": ")
 
 
 def point_latest(outputs: Path, name: str) -> None:
@@ -111,13 +123,10 @@ def point_latest(outputs: Path, name: str) -> None:
     latest.replace(outputs / "latest")
 
 
-def docker(*args: str) -> str:
-    """A housekeeping docker command: a failure is a warning, never an exception."""
+def housekeeping(*args: str) -> str:
+    """A docker command after the run: a failure is a warning, so the clean-up goes on."""
     try:
-        done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        print(f"warning: docker {args[0]} failed: {error}", file=sys.stderr)
+        return image.docker(*args, timeout=120, doing=f"docker {args[0]}", capture=True)
+    except Failure as error:
+        print(f"warning: {error}", file=sys.stderr)
         return ""
-    if done.returncode != 0:
-        print(f"warning: docker {args[0]} failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
-    return done.stdout

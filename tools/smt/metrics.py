@@ -1,11 +1,10 @@
-"""Plumbing, make metrics [JOB=NAME]: the final metric values of the newest local run, of the
-run outputs/NAME, else of the SageMaker job NAME; and a chart of a local run's metrics."""
+"""make metrics [JOB=NAME]: the final metric values of the newest local run, of the run
+outputs/NAME, else of the SageMaker job NAME; and a chart of a local run's metrics."""
 
-import sys
 from pathlib import Path
 
 from smt import aws, jobs, project
-from smt.settings import SettingsParser
+from smt.errors import BadSetting, Failure
 
 
 def local_series(log: Path) -> dict[str, list[tuple[int, float]]]:
@@ -37,34 +36,26 @@ def chart(series: dict, title: str, path: Path):
     return figure
 
 
-def main(argv=None) -> int:
-    parser = SettingsParser(__doc__)
-    parser.setting("--job", "a local run or a SageMaker job; default: the newest local run")
-    parser.setting("--aws-region", "the SageMaker job's region")
-    parser.add_argument("--outputs-dir", type=Path, default=Path(__file__).parents[1] / "outputs")
-    args = parser.parse_args(argv)
-    job, log = args.job, args.outputs_dir / (args.job or "latest") / "train.log"
+def main(settings) -> int:
+    """The final values of a local run (outputs/latest, or outputs/JOB), else of the
+    SageMaker job JOB; a local run's chart too (SageMaker's console charts a job)."""
+    outputs = settings.project_dir / "outputs"
+    job, log = settings.job, outputs / (settings.job or "latest") / "train.log"
     if log.is_file():
         job, series = log.resolve().parent.name, local_series(log)
     elif not job:
-        parser.exit(2, "error: no local run yet; run make train-local, or name a job: JOB=<name>\n")
+        raise BadSetting("JOB: no local run yet; run make train-local, or name a job: JOB=<name>")
     else:
-        try:  # botocore's errors: one line, not a traceback
-            sagemaker = aws.session(args.aws_region).client("sagemaker")
+        with jobs.about(job, settings.aws_region, "read the metrics of"):
+            sagemaker = aws.session(settings.aws_region).client("sagemaker")
             answer = sagemaker.describe_training_job(TrainingJobName=job)
-        except Exception as error:
-            sys.exit(jobs.error_line(error, job, args.aws_region, "read the metrics of"))
         series = {m["MetricName"]: [(0, m["Value"])] for m in answer.get("FinalMetricDataList", [])}
     if not series:
-        sys.exit(f"error: job {job} has no metrics (yet)")
+        raise Failure(f"job {job} has no metrics (yet)")
     print(f"{'metric':<22} {'final value':>12}")
     for name, points in series.items():
         print(f"{name:<22} {points[-1][1]:>12.6g}")
     if log.is_file():
-        chart(series, job, png := args.outputs_dir / job / "metrics.png")
+        chart(series, job, png := outputs / job / "metrics.png")
         print(f"chart: {png}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

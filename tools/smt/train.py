@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from smt import aws, image, jobs, project
 from smt.errors import BadSetting, Failure
-from smt.local_run import LocalRun
+from smt.local_run import LocalRun, error_line
 
 CHANNELS = ("training", "validation", "test")  # training is required; the others when present
 CONTAINER_CHECKPOINTS = "/opt/ml/input/data/checkpoints"  # local mode: a channel, read-write
@@ -39,7 +39,9 @@ def typed_hyperparameters(text: str) -> dict:
 def job(settings, remote: bool) -> SimpleNamespace:
     """One job's settings, checked and completed: what trainer_arguments(job) gets."""
     j = SimpleNamespace(**vars(settings), remote=remote)
-    j.name = aws.unique_name(settings.base_job_name, max_length=40, stamp=False)
+    # The SDK adds -<seconds> (15 characters): the rest of SageMaker's 63 keeps a slug whole
+    j.name = aws.unique_name(settings.base_job_name, max_length=63 - 15, stamp=False)
+    j.data_dir = settings.project_dir / settings.data_dir  # relative: to the project
     j.hyperparameters = typed_hyperparameters(settings.hparams)
     sharded = settings.data_distribution == "ShardedByS3Key"
     if remote:
@@ -58,20 +60,22 @@ def job(settings, remote: bool) -> SimpleNamespace:
             raise BadSetting(f"KEEP_ALIVE: {settings.keep_alive} is above SageMaker's maximum,"
                              f" {limit} s")  # fmt: skip
     else:
+        j.checkpoint_dir = settings.project_dir / settings.checkpoint_dir
         j.image = image.newest(settings) if settings.code_mount else settings.image
         j.instance_type = "local_gpu" if settings.accelerator == "gpu" else "local"
-        remote_only = [name for name, on in [("KEEP_ALIVE", settings.keep_alive is not None),
-                       ("INPUT_MODE", settings.input_mode != "File"), ("SPOT", settings.spot),
-                       ("MAX_WAIT", settings.max_wait), ("DATA_DISTRIBUTION", sharded)] if on]  # fmt: skip
+        remote_only = [name for name, on in [
+            ("KEEP_ALIVE", settings.keep_alive is not None), ("SPOT", settings.spot),
+            ("INPUT_MODE", settings.input_mode != "File"), ("MAX_WAIT", settings.max_wait),
+            ("DATA_DISTRIBUTION", sharded)] if on]  # fmt: skip
         if remote_only:
             raise BadSetting(f"{remote_only[0]}: a setting of remote jobs (make train-remote)")
-    training = settings.data_dir / "training"
+    training, shown = j.data_dir / "training", settings.data_dir / "training"  # as given
     files = len(list(training.glob("*.npz")))
     if not (remote and settings.data_s3) and not training.is_dir():
-        raise BadSetting(f"DATA_DIR: no training data in {training}; run: make data")
+        raise BadSetting(f"DATA_DIR: no training data in {shown}; run: make data")
     hosts = settings.instance_count
     if remote and sharded and not settings.data_s3 and files % hosts:
-        raise BadSetting(f"DATA_DISTRIBUTION: ShardedByS3Key: {files} file(s) in {training} do"
+        raise BadSetting(f"DATA_DISTRIBUTION: ShardedByS3Key: {files} file(s) in {shown} do"
                          f" not divide among {hosts} hosts: make data SHARDS={hosts}")  # fmt: skip
     return j
 
@@ -99,25 +103,37 @@ def trainer(j, session=None, local_root=None):
                          sagemaker_session=Session(boto_session=session),
                          tags=[*(arguments.get("tags") or []), *ours])  # fmt: skip
     else:
-        environment = {"CHECKPOINT_DIR": CONTAINER_CHECKPOINTS, **(arguments.get("environment") or {})}
+        environment = arguments.get("environment") or {}
+        environment = {"CHECKPOINT_DIR": CONTAINER_CHECKPOINTS, **environment}
         arguments.update(training_mode=Mode.LOCAL_CONTAINER, local_container_root=str(local_root),
                          environment=environment)  # fmt: skip
-    return ModelTrainer(**arguments).with_metric_definitions(metric_definitions())
+    try:
+        built = ModelTrainer(**arguments)
+    except ValueError as error:  # pydantic's ValidationError too: the arguments, not a bug here
+        first = error.errors()[0] if hasattr(error, "errors") else {"loc": (), "msg": str(error)}
+        why = ": ".join([".".join(map(str, first["loc"])), first["msg"]]).lstrip(": ")
+        refuses = "run_estimator.py: ModelTrainer refuses trainer_arguments(job)"
+        raise Failure(f"{refuses}: {why}") from error
+    return built.with_metric_definitions(metric_definitions())
 
 
 def train_local(settings) -> int:
-    from sagemaker.core.training.configs import InputData
-
+    j = job(settings, remote=False)  # checked before a build, and before the SDK's 2 s import
     if not settings.code_mount:
         image.build(settings)
-    j = job(settings, remote=False)
+    from sagemaker.core.training.configs import InputData
+
     with LocalRun(settings.project_dir / "outputs", j) as run:
         local = trainer(j, local_root=run.root)
-        local.hyperparameters = run.hyperparameters(settings.project_dir / "code")
-        folders = [(c, settings.data_dir.resolve() / c) for c in CHANNELS]
+        code = settings.project_dir / "code"
+        local.hyperparameters = run.hyperparameters(local.hyperparameters, code)
+        folders = [(c, j.data_dir.resolve() / c) for c in CHANNELS]
         folders.append(("checkpoints", run.checkpoints))
         channels = [InputData(channel_name=n, data_source=str(f)) for n, f in folders if f.is_dir()]
-        local.train(input_data_config=channels, wait=True, logs=True)
+        try:
+            local.train(input_data_config=channels, wait=True, logs=True)
+        except (ImportError, OSError) as error:  # no Docker Compose, or no docker to run
+            raise Failure(f"local mode could not run Docker: {error_line(error)}") from error
     return run.report()
 
 
@@ -127,11 +143,10 @@ def s3_channels(session, j) -> list:
     from sagemaker.core.training.configs import InputData, S3DataSource
 
     data_s3 = j.data_s3 or f"{j.s3_output_path}/data"
-    for name in [] if j.data_s3 else CHANNELS:
-        folder, uri = j.data_dir / name, f"{data_s3}/{name}/"
-        if folder.is_dir():
-            aws.cli("s3", "sync", "--delete", str(folder), uri, region=j.aws_region,
-                    doing=f"uploading {folder} to {uri}")  # fmt: skip
+    if not j.data_s3:  # one sync for all channels: the aws CLI takes a second to start
+        only = [word for name in CHANNELS for word in ("--include", f"{name}/*")]
+        aws.cli("s3", "sync", "--delete", "--exclude", "*", *only, str(j.data_dir), f"{data_s3}/",
+                region=j.aws_region, doing=f"uploading {j.data_dir} to {data_s3}/")  # fmt: skip
     s3, channels = session.client("s3"), []
     for name in CHANNELS:
         bucket, _, prefix = f"{data_s3}/{name}/".removeprefix("s3://").partition("/")

@@ -1,8 +1,10 @@
 """make data: the validation channel is a seeded share of training, apart from it, the same on
-every run; the test channel is what it was, never chosen on."""
+every run; the test channel is what it was, never chosen on; SHARDS splits training into
+equal files, one share per host (DATA_DISTRIBUTION=ShardedByS3Key)."""
 
 import numpy as np
 import prepare_data
+import pytest
 
 
 def channels(data_dir) -> dict:
@@ -36,3 +38,20 @@ def test_the_validation_share_holds_none_of_the_training_examples():
     x = np.arange(1000)
     (kept, _), (held, _) = prepare_data.split_validation(x, x % 10)
     assert len(held) == 100 and not set(kept) & set(held) and len(kept) + len(held) == 1000
+
+
+@pytest.mark.parametrize("shards, per_file", [(3, 431), (2, 646)])
+def test_prepare_data_writes_equal_shards_and_says_what_the_remainder_leaves_out(
+    tmp_path, capsys, shards, per_file
+):
+    """The digits set has 1293 training examples (and 144 for validation): 3 files of 431
+    hold all of them; 2 files of 646 leave one out, and the printed line says so (each host
+    takes as many steps)."""
+    prepare_data.main(["--dataset", "digits", "--data-dir", str(tmp_path)])
+    prepare_data.main(["--dataset", "digits", "--data-dir", str(tmp_path), "--shards", str(shards)])
+    files = sorted((tmp_path / "training").glob("*.npz"))  # data.npz of the first run is gone
+    assert [f.name for f in files] == [f"data-0000{i}-of-0000{shards}.npz" for i in range(shards)]
+    assert [len(np.load(f)["y"]) for f in files] == [per_file] * shards
+    printed = capsys.readouterr().out.splitlines()
+    assert f"{tmp_path / 'training'}: {per_file * shards} of 1293 examples" in printed[-3]
+    assert printed[-3].endswith(f"in {shards} equal file(s)")

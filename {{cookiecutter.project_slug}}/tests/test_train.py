@@ -1,10 +1,16 @@
-"""train.py run in-process against an /opt/ml-shaped tree, as the toolkit would run it."""
+"""train.py run in-process against an /opt/ml-shaped tree, as the toolkit would run it (and
+as its own process, for SIGTERM)."""
 
+import os
 import re
+import signal
+import subprocess
+import sys
 
 import job_contract
 import sagemaker_runtime
 import train
+from conftest import PROJECT_DIR
 
 
 def run_train(*argv: str) -> int:
@@ -186,3 +192,38 @@ def test_the_held_out_share_is_disjoint_from_training_and_the_same_for_the_same_
     assert len(held) == 10 and not set(kept) & set(held) and set(kept) | set(held) == set(x)
     assert (hold_out(seed=7)[1][0] == held).all()
     assert not (hold_out(seed=8)[1][0] == held).all()
+
+
+def train_process(*args):
+    """train.py as its own process, as the toolkit runs it: SIGTERM reaches it."""
+    return subprocess.Popen(
+        [sys.executable, "-u", str(PROJECT_DIR / "code" / "train.py"), *args],
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_sigterm_stops_after_the_step_and_the_next_run_resumes_from_the_checkpoint(opt_ml):
+    args = ["--epochs", "6", "--batch-size", "1"]
+    first = train_process(*args)
+    completed = []
+    for line in first.stdout:
+        if line.startswith("METRIC train:loss"):
+            completed.append(int(line.rsplit("epoch=", 1)[1]))
+            if len(completed) == 1:
+                first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=120) == 143
+    reason = (opt_ml / "output" / "failure").read_text()
+    assert "interrupted by SIGTERM" in reason and reason.count("\n") == 1
+    (opt_ml / "output" / "failure").unlink()
+
+    second = train_process(*args)
+    output = second.stdout.read()
+    assert second.wait(timeout=300) == 0, output
+    resumed_at = int(output.split("starting at epoch ", 1)[1].split()[0])
+    assert resumed_at == completed[-1] + 1  # no completed epoch is done twice
+    assert f"epoch={resumed_at - 1}\n" not in output
+    assert (opt_ml / "model" / "1" / "saved_model.pb").is_file()
+    assert not list((opt_ml / "checkpoints").rglob("*.index"))  # backup gone after success
