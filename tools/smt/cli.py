@@ -50,7 +50,6 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--markdown", action="store_true", help="the settings as a table")
     value = commands.add_parser("print", help="a setting's value in force")
     value.add_argument("name", choices=sorted([*settings.BY_NAME, *settings.DERIVED]))
-    value.add_argument("--for", dest="for_command", default=None)
     return top
 
 
@@ -63,10 +62,9 @@ def show_help() -> int:
     return 0
 
 
-def print_setting(name: str, command: str | None) -> int:
-    """`make print-NAME`: its value in force (for one command: --for COMMAND)."""
-    values = settings.derive(settings.load(command, project.root()))
-    value = getattr(values, name.lower(), None)
+def print_setting(name: str) -> int:
+    """`make print-NAME`: its value in force."""
+    value = getattr(settings.derive(settings.load(None, project.root())), name.lower())
     print("" if value is None else value)
     return 0
 
@@ -93,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 return print("\n".join(settings.help_lines(markdown=True))) or 0
             return show_help()
         if args.command == "print":
-            return print_setting(args.name, args.for_command)
+            return print_setting(args.name)
         given = {k: v for k, v in vars(args).items() if k.isupper() and v is not None}
         return run(args.command, given)
     except KeyboardInterrupt:

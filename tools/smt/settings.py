@@ -29,7 +29,6 @@ def kind(test, what: str, convert=str):
             raise ValueError(f"{text!r} is not {what}")
         return convert(text)
 
-    check.what = what
     return check
 
 
@@ -53,9 +52,6 @@ def serverless_memory(text: str) -> int:
     top, step = api_maximum("ServerlessMemorySizeInMB"), 1024
     fits = lambda t: t.isdigit() and step <= int(t) <= top and int(t) % step == 0  # noqa: E731
     return kind(fits, f"one of {step}, {2 * step}, ... {top} (MB)", int)(text)
-
-
-serverless_memory.what = "MB: 1024, 2048, ..."
 
 
 def one_of(*choices: str):
@@ -209,9 +205,7 @@ def read_file(path: Path) -> dict[str, str]:
 def make_overrides(makeflags: str) -> list[str]:
     """The variables given on make's command line (`make train-local SEED=5`): make passes
     them in MAKEFLAGS after ` -- `, spaces in values escaped."""
-    _, dashes, definitions = makeflags.partition(" -- ")
-    if not dashes and makeflags.startswith("-- "):
-        definitions = makeflags[3:]
+    definitions = f" {makeflags}".partition(" -- ")[2]
     words = re.split(r"(?<!\\) ", definitions)
     return [w.partition("=")[0] for w in words if re.match(r"[A-Za-z_][A-Za-z0-9_]*=", w)]
 
