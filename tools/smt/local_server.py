@@ -23,7 +23,7 @@ def model_mount(model: str | None, outputs: Path) -> tuple[Path, str]:
     """(a folder here, where it goes in the container): a local run's model.tar.gz is
     extracted beside it once, into <run>/model/, which holds 1/ as SageMaker extracts it."""
     path = Path(model) if model else outputs / "latest"
-    if model and not path.exists() and (outputs / model).exists():
+    if model and not path.exists():
         path = outputs / model  # a local run's name
     if not path.exists():
         if model:
@@ -61,10 +61,6 @@ def quietly(*args: str, timeout: float) -> str:
     return done.stdout.strip()
 
 
-def running(container: str) -> bool:
-    return quietly("inspect", "--format", "{{.State.Running}}", container, timeout=30) == "true"
-
-
 def wait_until_ready(url: str, container: str) -> str | None:
     """None once /ping answers 200; else why the server will not serve. Our own loop: there
     is no waiter for an HTTP server, and the container's end must stop it too."""
@@ -76,14 +72,11 @@ def wait_until_ready(url: str, container: str) -> str | None:
         except urllib.error.HTTPError as refused:  # up, and saying why it cannot serve
             return json.loads(refused.read() or b"{}").get("error") or f"/ping {refused.code}"
         except OSError:  # not listening yet
-            if not running(container):
+            state = quietly("inspect", "--format", "{{.State.Running}}", container, timeout=30)
+            if state != "true":
                 return "the container stopped (its log is above)"
             time.sleep(0.5)
     return f"/ping did not answer within {BOOT_SECONDS} s"
-
-
-def stop_on_sigterm(signum, frame):
-    raise KeyboardInterrupt  # the same clean-up as Ctrl-C
 
 
 def main(settings) -> int:
@@ -91,11 +84,11 @@ def main(settings) -> int:
     image.build(settings)
     port = settings.serve_port
     name, url = f"{settings.base_job_name}-serve-{port}", f"http://localhost:{port}"
-    image.docker("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8080",
-                 "-v", f"{folder}:{target}:ro", settings.image, "serve",
-                 timeout=60, doing="docker run", capture=True)  # fmt: skip
-    signal.signal(signal.SIGTERM, stop_on_sigterm)
-    signal.signal(signal.SIGHUP, stop_on_sigterm)
+    where = [f"--publish=127.0.0.1:{port}:8080", f"--volume={folder}:{target}:ro"]
+    run = ["run", "-d", "--name", name, *where, settings.image, "serve"]
+    image.docker(*run, timeout=60, doing="docker run", capture=True)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # KeyboardInterrupt: as Ctrl-C
+    signal.signal(signal.SIGHUP, signal.default_int_handler)
     logs = subprocess.Popen(["docker", "logs", "-f", name])
     try:
         print(f"serving {folder} at {url} (container {name}); loading ...", flush=True)

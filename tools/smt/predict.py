@@ -1,7 +1,6 @@
-"""make predict [N=100] [ENDPOINT=name]: N examples of DATA_DIR/test as they are in the
-channel (the model scales its inputs itself), one a request in TensorFlow Serving's JSON, to
-the server of make serve-local or to a SageMaker endpoint; prints the accuracy, a few
-predictions and the latency p50/p99."""
+"""make predict [N=100] [ENDPOINT=name]: N examples of DATA_DIR/test as stored (the model
+scales its inputs), one a request in TensorFlow Serving's JSON, to make serve-local's server or
+an endpoint; prints the accuracy, the first 5 predictions and the latency p50/p99."""
 
 import http.client
 import json
@@ -11,7 +10,6 @@ from smt import aws
 from smt.errors import Failure
 
 JSON = "application/json"
-SHOWN = 5  # predictions printed
 
 
 def examples(data_dir, n: int):
@@ -28,8 +26,9 @@ def examples(data_dir, n: int):
     return (np.concatenate(arrays)[:n] for arrays in zip(*pairs, strict=True))
 
 
-def local_server(port: int):
-    """send(body) -> the answer's body, over one kept-alive connection to localhost:port."""
+def local_server(settings):
+    """send(body) -> the answer's body, over one kept-alive connection to localhost."""
+    port = settings.serve_port
     connection = http.client.HTTPConnection("localhost", port, timeout=60)
 
     def send(body: bytes) -> bytes:
@@ -38,8 +37,8 @@ def local_server(port: int):
             answer = connection.getresponse()
             data = answer.read()
         except OSError as error:
-            raise Failure(f"nothing answers on localhost:{port} ({error.strerror or error}); "
-                          "start the server first: make serve-local") from None  # fmt: skip
+            nothing = f"nothing answers on localhost:{port} ({error.strerror or error})"
+            raise Failure(f"{nothing}; start the server first: make serve-local") from None
         if answer.status != 200:
             try:
                 reason = json.loads(data)["error"]
@@ -51,14 +50,13 @@ def local_server(port: int):
     return send, f"http://localhost:{port}/invocations"
 
 
-def endpoint(name: str, region: str | None):
-    """send(body) -> the answer's body, from the SageMaker endpoint NAME."""
-    runtime = aws.session(region).client("sagemaker-runtime")
+def endpoint(settings):
+    """send(body) -> the answer's body, from the SageMaker endpoint ENDPOINT."""
+    runtime, name = aws.session(settings.aws_region).client("sagemaker-runtime"), settings.endpoint
 
     def send(body: bytes) -> bytes:
-        answer = runtime.invoke_endpoint(EndpointName=name, ContentType=JSON, Accept=JSON,
-                                         Body=body)  # fmt: skip
-        return answer["Body"].read()
+        reply = runtime.invoke_endpoint(EndpointName=name, ContentType=JSON, Accept=JSON, Body=body)
+        return reply["Body"].read()
 
     return send, f"endpoint {name}"
 
@@ -80,10 +78,9 @@ def main(settings) -> int:
     import numpy as np
 
     x, y = examples(settings.project_dir / settings.data_dir, settings.n)  # as given, if absolute
-    send, target = (endpoint(settings.endpoint, settings.aws_region) if settings.endpoint
-                    else local_server(settings.serve_port))  # fmt: skip
-    print(f"sending {len(x)} examples of {settings.data_dir / 'test'} to {target}, one a request",
-          flush=True)  # fmt: skip
+    send, target = (endpoint if settings.endpoint else local_server)(settings)
+    sending = f"sending {len(x)} examples of {settings.data_dir / 'test'} to {target}"
+    print(f"{sending}, one a request", flush=True)
     labels, seconds = [], []
     for example in x:
         body = json.dumps({"instances": [example.tolist()]}).encode()
@@ -94,7 +91,7 @@ def main(settings) -> int:
     right = np.asarray(labels) == y
     print(f"accuracy: {right.mean():.4f} ({right.sum()} of {len(y)} right)")
     print("example  predicted  label")
-    for i in range(min(SHOWN, len(y))):
+    for i in range(min(5, len(y))):
         print(f"{i:>7}  {labels[i]:>9}  {y[i]:>5}{'' if right[i] else '  (wrong)'}")
     p50, p99 = np.percentile(np.asarray(seconds) * 1000, [50, 99])
     print(f"latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms (a request each, as the client sees it)")
