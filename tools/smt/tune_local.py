@@ -17,8 +17,8 @@ from pathlib import Path
 
 from smt import aws, image, search_space, train
 from smt.local_run import point_latest
+from smt.search_space import Trial, best, table
 from smt.settings import for_command
-from smt.tuning_report import Trial, best, table
 
 MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "SMT_MAKE_GOALS")  # no `make` runs it
 
