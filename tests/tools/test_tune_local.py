@@ -13,8 +13,8 @@ import textwrap
 import pytest
 from helpers import make_with_test_venv, trials_table
 from smt import image, search_space, settings
+from smt.search_space import Trial
 from smt.tune_local import chart
-from smt.tuning_report import Trial
 
 # A stand-in for `python -m smt train-local ...`: smt's own parser reads the options the
 # trial is given, then it leaves what a run does (outputs/<base job name>-<time>/train.log,

@@ -1,7 +1,5 @@
-"""What both tunings (tune-local, tune) search and how they score: job_contract.py's
-SEARCH_SPACE and OBJECTIVE, checked against the hyperparameters' own types and bounds (a
-range train.py would reject fails before any trial runs, naming it), with the settings
-they share; random points of the space; a trial's objective as SageMaker reads it."""
+"""What both tunings (tune-local, tune) search and how they score and show their trials:
+job_contract.py's SEARCH_SPACE and OBJECTIVE, checked as train.py checks hyperparameters."""
 
 import math
 import random
@@ -11,25 +9,27 @@ from typing import NamedTuple
 
 from smt import project
 from smt.errors import BadSetting
-
-SCALES = ("linear", "log")
-DIRECTIONS = ("maximize", "minimize")
+from smt.train import typed_hyperparameters
 
 
 class Range(NamedTuple):
     name: str
-    kind: type  # int or float, from HYPERPARAMETERS; a categorical range keeps its values' type
     scale: str | None  # "linear" or "log"; None for a list of values
-    low: float | None = None
+    low: float | None = None  # int or float, as the hyperparameter is
     high: float | None = None
     values: tuple = ()
 
 
-def checked(settings) -> tuple[list[Range], tuple[str, str]]:
-    """The ranges and the objective, and the settings around them, before anything runs or
-    is paid for: BadSetting names the first thing wrong."""
-    from smt.train import typed_hyperparameters
+class Trial(NamedTuple):
+    name: str  # the trial's local run or its SageMaker training job
+    hyperparameters: dict  # the tuned ones
+    objective: float | None  # None: the objective metric never printed
+    seconds: float | None
+    status: str  # Completed, Failed, Stopped, InProgress, or "no objective"
 
+
+def checked(settings) -> tuple[list[Range], tuple[str, str]]:
+    """BadSetting names the first thing wrong, before anything runs or is paid for."""
     if settings.max_parallel > settings.max_jobs:
         raise BadSetting(f"MAX_PARALLEL: {settings.max_parallel} is above MAX_JOBS"
                          f" {settings.max_jobs}, which is all the trainings there are; use"
@@ -43,7 +43,6 @@ def checked(settings) -> tuple[list[Range], tuple[str, str]]:
 
 
 def ranges(space: dict | None = None) -> list[Range]:
-    """SEARCH_SPACE as checked ranges."""
     space = project.contract().SEARCH_SPACE if space is None else space
     if not space:
         raise BadSetting("SEARCH_SPACE in code/job_contract.py is empty: give it a range to tune")
@@ -64,15 +63,17 @@ def _checked(name: str, declared) -> Range:
     if isinstance(declared, list):
         if not declared:
             raise BadSetting(f"{where}: an empty list of values; give at least one")
-        return Range(name, hyperparameters[name][0], None, values=tuple(map(coerce, declared)))
-    if not (isinstance(declared, tuple) and len(declared) == 3 and declared[0] in SCALES):
+        return Range(name, None, values=tuple(map(coerce, declared)))
+    if not (
+        isinstance(declared, tuple) and len(declared) == 3 and declared[0] in ("linear", "log")
+    ):
         raise BadSetting(f"{where}: give ('linear' or 'log', lowest, highest) or a list of values")
     scale, low, high = declared[0], coerce(declared[1]), coerce(declared[2])
     if low >= high:
         raise BadSetting(f"{where}: lowest {low} is not below highest {high}: an empty range")
     if scale == "log" and low <= 0:
         raise BadSetting(f"{where}: a log scale needs lowest > 0, not {low}")
-    return Range(name, hyperparameters[name][0], scale, low, high)
+    return Range(name, scale, low, high)
 
 
 def objective() -> tuple[str, str]:
@@ -85,7 +86,7 @@ def objective() -> tuple[str, str]:
     if not name.startswith("validation:"):
         raise BadSetting(f"OBJECTIVE {name!r}: tune on a validation:* metric; test:* is the"
                          " final, unseen score and train:* rewards overfitting")  # fmt: skip
-    if str(direction).lower() not in DIRECTIONS:
+    if str(direction).lower() not in ("maximize", "minimize"):
         raise BadSetting(f"OBJECTIVE direction {direction!r}: use 'maximize' or 'minimize'")
     return name, str(direction).lower()
 
@@ -97,25 +98,49 @@ def sample(checked: list[Range], rng: random.Random) -> dict:
     for r in checked:
         if r.scale is None:
             point[r.name] = rng.choice(r.values)
-        elif r.scale == "linear" and r.kind is int:
+        elif r.scale == "linear" and isinstance(r.low, int):
             point[r.name] = rng.randint(r.low, r.high)
         else:
-            log = r.scale == "log"
-            value = rng.uniform(*((math.log(r.low), math.log(r.high)) if log else (r.low, r.high)))
-            value = math.exp(value) if log else value
-            value = round(value) if r.kind is int else float(f"{value:.4g}")
+            there, back = (math.log, math.exp) if r.scale == "log" else (float, float)
+            value = back(rng.uniform(there(r.low), there(r.high)))
+            value = round(value) if isinstance(r.low, int) else float(f"{value:.4g}")
             point[r.name] = min(max(value, r.low), r.high)
     return point
 
 
 def regex_of(metric: str) -> str:
-    """The regex a SageMaker job is given for the metric (its metric definition)."""
     return next(d["Regex"] for d in project.runtime().metric_definitions() if d["Name"] == metric)
 
 
 def final_value(log: Path, metric: str) -> float | None:
     """The metric's last value in a log, found as SageMaker finds it: a tuner's objective."""
-    regex = regex_of(metric)
     text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
-    values = [float(m[1]) for line in text.splitlines() if (m := re.search(regex, line))]
-    return values[-1] if values else None
+    values = re.findall(regex_of(metric), text)
+    return float(values[-1]) if values else None
+
+
+def best(trials: list[Trial], direction: str) -> Trial | None:
+    scored = [t for t in trials if t.objective is not None and math.isfinite(t.objective)]
+    pick = max if direction == "maximize" else min
+    return pick(scored, key=lambda t: t.objective, default=None)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def table(trials: list[Trial], objective_name: str, direction: str, chosen: str | None = None):
+    """One row per trial: name, each tuned hyperparameter, objective, time, status; * = the
+    best (`chosen`: SageMaker's pick, else the best objective)."""
+    names = sorted({name for t in trials for name in t.hyperparameters})
+    chosen = chosen or getattr(best(trials, direction), "name", None)
+    rows = [["  trial", *names, f"{objective_name} ({direction[:3]})", "time (s)", "status"]]
+    for t in trials:
+        tuned = [t.hyperparameters.get(n) for n in names]
+        cells = map(_cell, [*tuned, t.objective, t.seconds and round(t.seconds, 1)])
+        rows.append([("* " if t.name == chosen else "  ") + t.name, *cells, t.status])
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+    lines = ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(line.rstrip() for line in lines)

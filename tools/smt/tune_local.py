@@ -1,9 +1,5 @@
-"""make tune-local: MAX_JOBS trainings here, MAX_PARALLEL at once, each one `smt train-local`
-(the same image) with HPARAMS and a point of SEARCH_SPACE (random search seeded by TUNE_SEED).
-Each trial's objective is read from its log with the regex a SageMaker job gets, its last
-value as SageMaker's tuner takes it. Then a table, a chart in outputs/tune-<id>/, and
-outputs/latest pointing at the best trial. Ctrl-C stops after the running trial(s) and keeps
-what finished; a second Ctrl-C stops those too."""
+"""make tune-local: MAX_JOBS trainings here, MAX_PARALLEL at once, each `smt train-local` at
+a random point of SEARCH_SPACE; a table, a chart, and outputs/latest at the best trial."""
 
 import json
 import os
@@ -12,13 +8,13 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from smt import aws, image, search_space, train
 from smt.local_run import point_latest
+from smt.search_space import Trial, best, table
 from smt.settings import for_command
-from smt.tuning_report import Trial, best, table
 
 MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "SMT_MAKE_GOALS")  # no `make` runs it
 
@@ -26,11 +22,11 @@ MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "SMT_MAKE_GOALS")  # n
 def trial_command(settings, hparams: str, base: str) -> list[str]:
     """`smt train-local` with the trial's HPARAMS and job name, this image's tag, and every
     other setting train-local shares with tune-local as this command has it."""
-    command = [sys.executable, "-m", "smt", "train-local", "--hparams", hparams,
-               "--base-job-name", base, "--image-tag", settings.image_tag]  # fmt: skip
+    given = {"HPARAMS": hparams, "BASE_JOB_NAME": base, "IMAGE_TAG": settings.image_tag}
+    command = [sys.executable, "-m", "smt", "train-local"]
     for setting in for_command("train-local"):
-        value = getattr(settings, setting.name.lower(), None)
-        if setting.name not in ("HPARAMS", "BASE_JOB_NAME", "IMAGE_TAG") and value is not None:
+        value = given.get(setting.name, getattr(settings, setting.name.lower(), None))
+        if value is not None:
             command += [setting.option, str(int(value) if isinstance(value, bool) else value)]
     return command
 
@@ -58,7 +54,9 @@ class Tuning:
         print("\nCtrl-C: no new trials; the running one finishes (Ctrl-C again stops it now)",
               file=sys.stderr, flush=True)  # fmt: skip
 
-    def trial(self, number: int, point: dict) -> Trial:
+    def trial(self, number: int, point: dict) -> Trial | None:
+        if self.stopping:  # after Ctrl-C: no new trials
+            return None
         base = f"{self.name}-{number}"  # the run's folder: outputs/<base>-<time>
         tuned = [f"{k}={v}" for k, v in point.items()]
         hparams = " ".join(filter(None, [self.settings.hparams, *tuned]))
@@ -92,19 +90,14 @@ class Tuning:
         return Trial(run.name if run else base, point, value, seconds, status)
 
     def run(self) -> list[Trial]:
-        queue, pending, done = list(enumerate(self.points, 1)), {}, []
+        """The trials that finished, in order."""
         previous = signal.signal(signal.SIGINT, self.interrupted)
         try:
             with ThreadPoolExecutor(self.settings.max_parallel) as pool:
-                while pending or (queue and not self.stopping):
-                    while queue and not self.stopping and len(pending) < self.settings.max_parallel:
-                        number, point = queue.pop(0)
-                        pending[pool.submit(self.trial, number, point)] = number
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    done += [(pending.pop(future), future.result()) for future in finished]
+                done = list(pool.map(self.trial, range(1, len(self.points) + 1), self.points))
         finally:
             signal.signal(signal.SIGINT, previous)
-        return [trial for _, trial in sorted(done)]
+        return [trial for trial in done if trial is not None]
 
 
 def chart(trials, ranges, objective: tuple[str, str], title: str, path: Path):
@@ -116,8 +109,7 @@ def chart(trials, ranges, objective: tuple[str, str], title: str, path: Path):
     for axis, r in zip(figure.subplots(1, len(ranges), squeeze=False)[0], ranges, strict=True):
         x, y = [t.hyperparameters[r.name] for t in scored], [t.objective for t in scored]
         axis.plot(x, y, "o", label="trial")
-        if chosen is not None:
-            axis.plot(chosen.hyperparameters[r.name], chosen.objective, "*", ms=16, label="best")
+        axis.plot(chosen.hyperparameters[r.name], chosen.objective, "*", ms=16, label="best")
         axis.set(xlabel=r.name, ylabel=objective[0], xscale="log" if r.scale == "log" else "linear")
         if r.scale is None:  # a list of values: a tick each
             axis.set_xticks(sorted(set(r.values)))

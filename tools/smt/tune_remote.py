@@ -1,44 +1,25 @@
-"""make tune, tune-status and tune-stop: a SageMaker hyperparameter tuning job (the SDK's
-HyperparameterTuner) over the pushed image, with train-remote's ModelTrainer and channels and
-code/job_contract.py's SEARCH_SPACE and OBJECTIVE, all checked before anything is paid for."""
+"""make tune, tune-status and tune-stop: the SDK's HyperparameterTuner over train-remote's
+trainer and channels and SEARCH_SPACE, all checked before anything is paid for."""
 
 import sys
 import time
 from types import SimpleNamespace
 
-from smt import aws, project, search_space, train, tuning_report
+from smt import aws, project, search_space, train
 from smt.errors import BadSetting, Failure
 
 RUNNING = ("InProgress", "Stopping")
-SCALING = {"linear": "Linear", "log": "Logarithmic"}
 NAME_LENGTH = 32  # SageMaker's limit on a tuning job's name; its trials add -NNN-<8 hex>
 EPOCHS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")  # Hyperband's keys
 
 
-def objective_printed(settings, metric: str) -> None:
-    """Refuse an objective that the newest completed local run's log never printed: each
-    trial would end without one, and each is paid."""
-    log = settings.project_dir / "outputs" / "latest" / "train.log"
-    if not log.is_file() or (log.parent / "failure").exists():
-        return
-    if search_space.final_value(log, metric) is None:
-        run = log.resolve().parent.relative_to(settings.project_dir)
-        raise BadSetting(f"OBJECTIVE {metric!r}: its regex {search_space.regex_of(metric)}"
-                         f" matches no line of {run}/train.log, the newest local run: every"
-                         " trial would end without an objective; make train.py print it (and"
-                         " make train-local) first")  # fmt: skip
+def sdk_range(r):
+    from sagemaker.core.parameter import CategoricalParameter, ContinuousParameter, IntegerParameter
 
-
-def sdk_ranges(ranges) -> dict:
-    from sagemaker.core import parameter
-
-    def sdk(r):
-        if r.scale is None:
-            return parameter.CategoricalParameter(list(r.values))
-        kind = parameter.IntegerParameter if r.kind is int else parameter.ContinuousParameter
-        return kind(r.low, r.high, scaling_type=SCALING[r.scale])
-
-    return {r.name: sdk(r) for r in ranges}
+    if r.scale is None:
+        return CategoricalParameter(list(r.values))
+    kind = IntegerParameter if isinstance(r.low, int) else ContinuousParameter
+    return kind(r.low, r.high, scaling_type="Logarithmic" if r.scale == "log" else "Linear")
 
 
 def hyperband(j):
@@ -64,7 +45,14 @@ def tune(settings) -> int:
     if settings.strategy == "Hyperband" and settings.early_stopping != "Off":
         raise BadSetting("EARLY_STOPPING: Hyperband stops trials early itself; use"
                          " EARLY_STOPPING=Off")  # fmt: skip
-    objective_printed(settings, metric)
+    log = settings.project_dir / "outputs" / "latest" / "train.log"  # a completed local run's
+    if log.is_file() and not (log.parent / "failure").exists():
+        if search_space.final_value(log, metric) is None:  # each trial would end without one
+            run = log.resolve().parent.relative_to(settings.project_dir)
+            raise BadSetting(f"OBJECTIVE {metric!r}: its regex {search_space.regex_of(metric)}"
+                             f" matches no line of {run}/train.log, the newest local run: every"
+                             " trial would end without an objective; make train.py print it"
+                             " (and make train-local) first")  # fmt: skip
     # The tuner has no warm pools: KEEP_ALIVE is no setting of make tune.
     j = train.job(SimpleNamespace(**{"keep_alive": None, **vars(settings)}), remote=True)
     strategy = hyperband(j) if settings.strategy == "Hyperband" else None
@@ -80,7 +68,7 @@ def tune(settings) -> int:
     ]  # fmt: skip
     tuner = HyperparameterTuner(
         trainer, objective_metric_name=metric, objective_type=direction.capitalize(),
-        hyperparameter_ranges=sdk_ranges(ranges),
+        hyperparameter_ranges={r.name: sdk_range(r) for r in ranges},
         metric_definitions=project.runtime().metric_definitions(),  # it ignores the trainer's
         strategy=settings.strategy, early_stopping_type=settings.early_stopping,
         strategy_config=strategy,
@@ -116,8 +104,7 @@ def follow(job, poll: float) -> int:
     line = aws.Progress()
     try:
         while True:
-            job.refresh()
-            line.show(progress(job))
+            line.show(progress(job.refresh()))
             if job.hyper_parameter_tuning_job_status not in RUNNING:
                 break
             time.sleep(poll)
@@ -137,30 +124,25 @@ def objective_of(summary) -> float | None:
     return getattr(metric, "value", None)
 
 
-def trial(summary) -> tuning_report.Trial:
-    """A trial as SageMaker lists it (its hyperparameters are strings: typed as train.py
-    types them)."""
-    runtime = project.runtime()
+def typed(name: str, value: str):  # SageMaker lists a tuned value as a string
+    try:
+        return project.runtime().coerce_hyperparameter(name, value)
+    except ValueError:  # a hyperparameter code/job_contract.py no longer declares
+        return value
 
-    def typed(name, value):
-        try:
-            return runtime.coerce_hyperparameter(name, value)
-        except ValueError:
-            return value
 
+def trial(summary) -> search_space.Trial:
     objective, status = objective_of(summary), summary.training_job_status
-    start, end = summary.training_start_time, summary.training_end_time
     if status == "Completed" and objective is None:
         status = "no objective"  # as tune-local marks it: the regex found nothing
-    tuned = dict(summary.tuned_hyper_parameters or {})
+    start, end = summary.training_start_time, summary.training_end_time
     seconds = (end - start).total_seconds() if start and end else None
-    typed_tuned = {n: typed(n, v) for n, v in tuned.items()}
-    return tuning_report.Trial(summary.training_job_name, typed_tuned, objective, seconds, status)
+    tuned = {n: typed(n, v) for n, v in (summary.tuned_hyper_parameters or {}).items()}
+    return search_space.Trial(summary.training_job_name, tuned, objective, seconds, status)
 
 
 def report(job) -> int:
-    """The trials in tune-local's table, the failures' reasons and SageMaker's best: 1 if
-    the tuning job Failed."""
+    """The trials in tune-local's table, the failures' reasons and SageMaker's best."""
     name, status = job.hyper_parameter_tuning_job_name, job.hyper_parameter_tuning_job_status
     goal = job.hyper_parameter_tuning_job_config.hyper_parameter_tuning_job_objective
     summaries = list(job.get_all_training_jobs(sort_by="CreationTime", sort_order="Ascending"))
@@ -168,16 +150,14 @@ def report(job) -> int:
     # raises a bare Exception while there is none)
     best = trial(job.best_training_job) if job.best_training_job else None
     print(f"Tuning job {name}: {status}")
-    print(tuning_report.table([trial(s) for s in summaries], goal.metric_name, goal.type.lower(),
-                              best and best.name))  # fmt: skip
+    print(search_space.table([trial(s) for s in summaries], goal.metric_name, goal.type.lower(),
+                             best and best.name))  # fmt: skip
     if status == "Failed":
         print(f"FAILED: {job.failure_reason or 'no reason given'}")
-    reasons = {}  # a reason, once, with the trials it failed
-    for s in summaries:
-        if s.failure_reason:
-            reasons.setdefault(s.failure_reason, []).append(s.training_job_name)
-    for reason, names in reasons.items():
-        print(f"trial {', '.join(names)} failed: {reason}")
+    failed = [s for s in summaries if s.failure_reason]
+    for reason in dict.fromkeys(s.failure_reason for s in failed):  # once, with its trials
+        names = ", ".join(s.training_job_name for s in failed if s.failure_reason == reason)
+        print(f"trial {names} failed: {reason}")
     if best and best.objective is not None:
         hparams = " ".join(f"{k}={v}" for k, v in sorted(best.hyperparameters.items()))
         print(f"best: {best.name}, {goal.metric_name}={best.objective:.6g} with {hparams}")
@@ -190,8 +170,7 @@ def report(job) -> int:
 
 
 def tuning_job(settings):
-    """TUNE_JOB, described; or the newest tuning job whose name starts as make tune names
-    this project's."""
+    """TUNE_JOB, else the newest tuning job named as make tune names this project's."""
     from botocore.exceptions import ClientError
     from sagemaker.core.resources import HyperParameterTuningJob as Job
 
@@ -220,8 +199,7 @@ def model_of(job, trial: str) -> str:
 
 
 def best_model(settings) -> tuple[str, str]:
-    """For make deploy: (the best trial of TUNE_JOB, else of the newest tuning job, its
-    model.tar.gz); a Failure while SageMaker has chosen none."""
+    """For make deploy: (the best trial of tuning_job(), its model.tar.gz)."""
     job = tuning_job(settings)
     if not job.best_training_job:
         name = job.hyper_parameter_tuning_job_name
