@@ -4,42 +4,28 @@ same tag on any machine and at any commit (a README edit makes no new image)."""
 import hashlib
 import os
 import subprocess
-from pathlib import Path
 
-from smt import project
+from smt import aws, project
 from smt.errors import Failure
 
-# What `docker build` reads (the .dockerignore lets only these through), and the settings
-# passed to it as build arguments.
+# What `docker build` reads (the .dockerignore lets only these through)
 BUILD_INPUTS = ("Dockerfile", ".dockerignore", "requirements.txt", "requirements-gpu.txt",
                 "requirements-uv.txt", "code", "container")  # fmt: skip
-
-
-def build_files(project_dir: Path) -> list[Path]:
-    files = []
-    for name in BUILD_INPUTS:
-        path = project_dir / name
-        found = sorted(path.rglob("*")) if path.is_dir() else [path] * path.is_file()
-        files += [p for p in found if p.is_file() and "__pycache__" not in p.parts
-                  and p.suffix != ".pyc"]  # fmt: skip
-    return files
 
 
 def content_tag(settings) -> str:
     """12 hex digits of the build inputs' hash, with -gpu and a platform other than
     linux/amd64 as suffixes: each of those is another image."""
     digest = hashlib.sha256()
-    for path in build_files(settings.project_dir):
-        digest.update(f"{path.relative_to(settings.project_dir).as_posix()}\0".encode())
-        digest.update(path.read_bytes() + b"\0")
+    for path in (settings.project_dir / name for name in BUILD_INPUTS):
+        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+            if file.is_file() and "__pycache__" not in file.parts and file.suffix != ".pyc":
+                digest.update(f"{file.relative_to(settings.project_dir).as_posix()}\0".encode())
+                digest.update(file.read_bytes() + b"\0")
     arguments = (settings.base_image, settings.accelerator, settings.platform, installer())
     digest.update("\0".join(arguments).encode())
-    tag = digest.hexdigest()[:12]
-    if settings.accelerator == "gpu":
-        tag += "-gpu"
-    if settings.platform != "linux/amd64":
-        tag += "-" + settings.platform.replace("/", "-")
-    return tag
+    gpu, platform = "-gpu" * (settings.accelerator == "gpu"), settings.platform.replace("/", "-")
+    return digest.hexdigest()[:12] + gpu + ("" if platform == "linux-amd64" else f"-{platform}")
 
 
 def installer() -> str:
@@ -79,22 +65,17 @@ def docker(*args: str, timeout: float, doing: str, capture: bool = False, stdin=
     return done.stdout or ""
 
 
-def exists(name: str) -> bool:
-    try:
-        docker("image", "inspect", name, timeout=60, doing="docker image inspect", capture=True)
-    except Failure as error:
-        if "no such image" in str(error).lower():
-            return False
-        raise
-    return True
-
-
 def build(settings) -> int:
     """The image, unless this tag exists: the same build inputs make the same image."""
-    if exists(settings.image):
-        print(f"image {settings.image} is up to date (build inputs unchanged)")
+    image = settings.image
+    try:
+        docker("image", "inspect", image, timeout=60, doing="docker image inspect", capture=True)
+        print(f"image {image} is up to date (build inputs unchanged)")
         return 0
-    print(f"building {settings.image} from {settings.base_image} for {settings.platform}")
+    except Failure as error:
+        if "no such image" not in str(error).lower():
+            raise
+    print(f"building {image} from {settings.base_image} for {settings.platform}")
     requirements = "requirements-gpu.txt" if settings.accelerator == "gpu" else "requirements.txt"
     # BuildKit (buildx) attaches provenance attestations by default: a manifest list, which
     # SageMaker rejects. The classic builder has no such flag, and needs none.
@@ -107,7 +88,7 @@ def build(settings) -> int:
                  "INSTALLER": installer()}  # fmt: skip
     docker("build", "--platform", settings.platform, *provenance, *labels,
            *(f"--build-arg={name}={value}" for name, value in arguments.items()),
-           "-t", settings.image, str(settings.project_dir),
+           "-t", image, str(settings.project_dir),
            timeout=3600, doing="docker build")  # fmt: skip
     return 0
 
@@ -124,8 +105,6 @@ def newest(settings) -> str:
 
 def login(settings) -> int:
     """docker login to ECR with `aws ecr get-login-password` (CLI v1 and v2 alike)."""
-    from smt import aws
-
     password = aws.cli("ecr", "get-login-password", region=settings.aws_region,
                        doing="aws ecr get-login-password", capture=True)  # fmt: skip
     docker("login", "--username", "AWS", "--password-stdin", settings.registry, stdin=password,
@@ -135,7 +114,7 @@ def login(settings) -> int:
 
 def push(settings) -> int:
     build(settings)
-    docker("tag", settings.image, settings.remote_image, timeout=60, doing="docker tag")
     name = settings.remote_image
+    docker("tag", settings.image, name, timeout=60, doing="docker tag")
     docker("push", name, timeout=3600, doing=f"docker push {name}")
     return 0

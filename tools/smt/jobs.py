@@ -1,5 +1,5 @@
-"""make logs JOB=<name> follows a SageMaker job's log to its end; make stop stops it. Also
-how train-remote follows the job it submitted."""
+"""make logs JOB=<name> follows a SageMaker job's log to its end (as train-remote follows the
+job it submitted); make stop stops it."""
 
 import re
 import sys
@@ -20,7 +20,7 @@ def hint(job_name: str) -> str:
 
 
 @contextmanager
-def about(job_name: str, region: str, doing: str, kind: str = "training job"):
+def about(job_name: str, region: str, doing: str):
     """AWS's errors within, in one line naming the job; an unknown job with how to list them."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -29,16 +29,15 @@ def about(job_name: str, region: str, doing: str, kind: str = "training job"):
     except (BotoCoreError, ClientError) as error:
         unknown = re.search(r"not found|could not find", str(error), re.I)  # AWS's words, moto's
         if aws.error_code(error) in ("ValidationException", "ResourceNotFound") and unknown:
-            listing = {"training job": "training-jobs", "tuning job": "hyper-parameter-tuning-jobs"}
-            check = f"aws sagemaker list-{listing[kind]} --region {region}"
-            raise Failure(f"there is no {kind} {job_name} in {region}; check the name and "
-                          f"AWS_REGION: {check}") from None  # fmt: skip
+            listing = f"aws sagemaker list-training-jobs --region {region}"
+            raise Failure(f"there is no training job {job_name} in {region}; check the name and "
+                          f"AWS_REGION: {listing}") from None  # fmt: skip
         raise Failure(f"could not {doing} job {job_name}: {aws.explain(error)}") from None
 
 
 def new_events(logs, job_name: str, tokens: dict[str, str]) -> list[tuple[int, str, str]]:
     """(time, host, line) not read yet; streams listed anew (a restarted host gets one)."""
-    paginate, events, read, pages = logs.get_paginator("describe_log_streams").paginate, [], {}, []
+    paginate, events, pages = logs.get_paginator("describe_log_streams").paginate, [], []
     with suppress(logs.exceptions.ResourceNotFoundException):  # no group before a first job
         pages = list(paginate(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{job_name}/"))
     for stream in (stream["logStreamName"] for page in pages for stream in page["logStreams"]):
@@ -48,8 +47,7 @@ def new_events(logs, job_name: str, tokens: dict[str, str]) -> list[tuple[int, s
             page = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream, **more)
             events += [(e["timestamp"], host, e["message"].rstrip("\n")) for e in page["events"]]
             last, token = token, page["nextForwardToken"]
-        read[stream] = token
-    tokens.update(read)
+        tokens[stream] = token
     return sorted(events, key=lambda event: event[0])  # stable: a stream keeps its order
 
 
@@ -59,9 +57,8 @@ def follow(job_name: str, boto_session) -> int:
     waiter: the log is read between two looks at the status, and once more after the end
     (CloudWatch gets the last lines after the status changed)."""
     sagemaker, logs, tokens = boto_session.client("sagemaker"), boto_session.client("logs"), {}
-    region = boto_session.region_name
     try:
-        with about(job_name, region, "read the log of"):
+        with about(job_name, boto_session.region_name, "read the log of"):
             job = sagemaker.describe_training_job(TrainingJobName=job_name)
             config = job["ResourceConfig"]  # InstanceGroups: a heterogeneous cluster's
             several = sum(g["InstanceCount"] for g in config.get("InstanceGroups") or [config]) > 1
@@ -86,12 +83,10 @@ def follow(job_name: str, boto_session) -> int:
 
 
 def logs(settings) -> int:
-    """make logs JOB=<name>: the job's log, followed to its end."""
     return follow(settings.job, aws.session(settings.aws_region))
 
 
 def stop(settings) -> int:
-    """make stop JOB=<name>: StopTrainingJob, unless the job has ended or is stopping."""
     job, region = settings.job, settings.aws_region
     with about(job, region, "stop"):
         sagemaker = aws.session(region).client("sagemaker")

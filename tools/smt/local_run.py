@@ -1,8 +1,7 @@
 """One SageMaker local-mode run, in outputs/.running-<job>/ (the SDK's local_container_root),
 ends as outputs/<job>/ with model.tar.gz, output.tar.gz, train.log and any failure reason;
-outputs/latest points at it. The SDK (3.27) removes the per-host folders after a success,
-but does not keep the log, remove the exited containers, give back the files its root
-containers wrote, or keep the reason: this does, whatever ended the run."""
+outputs/latest points at it. The SDK (3.27) keeps neither log nor reason, and leaves the
+exited containers and what its root containers wrote: this cleans up, whatever ended the run."""
 
 import hashlib
 import json
@@ -14,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from smt import image
+from smt import aws, image
 from smt.errors import Failure
 
 
@@ -44,15 +43,6 @@ class LocalRun:
         digest = hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest()[:12]
         self.checkpoints = (job.checkpoint_dir / digest).resolve()
 
-    def hyperparameters(self, given: dict | None, code: Path) -> dict:
-        """With CODE_MOUNT=1, local mode mounts a file:// submit directory at /opt/ml/code
-        and the toolkit runs train.py from there: the code here, not the image's."""
-        if not self.job.code_mount:
-            return dict(given or {})
-        print(f"code mount ON: {code} is mounted over /opt/ml/code; edits run without make build")
-        mount = {"sagemaker_submit_directory": code.as_uri(), "sagemaker_program": "train.py"}
-        return {**(given or {}), **mount}
-
     def __enter__(self):
         self.checkpoints.mkdir(parents=True, exist_ok=True)
         print(f"checkpoints: {self.checkpoints} (an interrupted run resumes from here)")
@@ -61,10 +51,8 @@ class LocalRun:
         return self
 
     def __exit__(self, kind, error, traceback) -> bool:
-        """Whatever ended the run, it ends as outputs/<job>/, with a failure file unless it
-        completed. The SDK's RuntimeError ("exited with code N") and Ctrl-C are reported by
-        report(); any other error goes on, to be said in one line (or, a bug, with its
-        traceback)."""
+        """The SDK's RuntimeError ("exited with code N") and Ctrl-C are reported by report();
+        any other error goes on, to be said in one line (or, a bug, with its traceback)."""
         tee, sys.stdout = sys.stdout, self.stdout
         tee.file.close()
         self.error = error
@@ -73,18 +61,20 @@ class LocalRun:
         containers = housekeeping("ps", "-aq", "--filter", label)
         if containers.split():  # docker rm: a second faster than compose down
             housekeeping("rm", "-f", *containers.split())
-        for folder in (self.root, self.checkpoints):
-            self.reclaim_ownership(folder)
+        uid, gid = os.geteuid(), os.getegid()  # the containers ran as root: chown back what
+        for folder in (self.root, self.checkpoints):  # they wrote, with the image (no sudo)
+            if uid != 0 and any(p.stat().st_uid != uid for p in folder.rglob("*")):
+                chown = ["--entrypoint", "chown", "-v", f"{folder}:/run-dir", self.job.image]
+                housekeeping("run", "--rm", *chown, "-R", f"{uid}:{gid}", "/run-dir")
         reasons = [p.read_text().strip() for p in sorted(self.root.glob("algo-*/output/failure"))]
         self.root.rename(self.folder)
-        for name in ("model.tar.gz", "output.tar.gz"):
-            if (self.folder / "compressed_artifacts" / name).is_file():
-                (self.folder / "compressed_artifacts" / name).replace(self.folder / name)
+        for packed in (self.folder / "compressed_artifacts").glob("*.tar.gz"):  # model, output
+            packed.replace(self.folder / packed.name)
         for leftover in filter(Path.is_dir, self.folder.iterdir()):
             shutil.rmtree(leftover, ignore_errors=True)
         reason = next(filter(None, reasons), None)
         if reason or error:
-            reason = reason or f"the run did not finish: {error_line(error)}"
+            reason = reason or f"the run did not finish: {aws.explain(error)}".rstrip(": ")
             (self.folder / "failure").write_text(reason + "\n")
         point_latest(self.outputs, self.name)
         return isinstance(error, (RuntimeError, KeyboardInterrupt))
@@ -100,20 +90,6 @@ class LocalRun:
         if "SIGTERM" in reason or isinstance(self.error, KeyboardInterrupt):
             print("The same command resumes it from its checkpoint.")
         return 1
-
-    def reclaim_ownership(self, folder: Path) -> None:
-        """Containers run as root: chown what they wrote back, with the image (no sudo)."""
-        uid, gid = os.geteuid(), os.getegid()
-        if uid != 0 and any(p.stat().st_uid != uid for p in folder.rglob("*")):
-            mount = ["-v", f"{folder}:/run-dir", self.job.image]
-            chown = ["--entrypoint", "chown", *mount, "-R", f"{uid}:{gid}", "/run-dir"]
-            housekeeping("run", "--rm", *chown)
-
-
-def error_line(error: BaseException) -> str:
-    """An error in one line: ours as it is, another with its type (a failure file is one line)."""
-    text = " ".join(str(error).split())
-    return text if isinstance(error, Failure) else f"{type(error).__name__}: {text}".rstrip(": ")
 
 
 def point_latest(outputs: Path, name: str) -> None:

@@ -1,5 +1,6 @@
 """make metrics [JOB=NAME]: the final metric values of the newest local run, of the run
-outputs/NAME, else of the SageMaker job NAME; and a chart of a local run's metrics."""
+outputs/NAME, else of the SageMaker job NAME; and a chart of a local run's metrics (SageMaker's
+console charts a job)."""
 
 from pathlib import Path
 
@@ -37,8 +38,6 @@ def chart(series: dict, title: str, path: Path):
 
 
 def main(settings) -> int:
-    """The final values of a local run (outputs/latest, or outputs/JOB), else of the
-    SageMaker job JOB; a local run's chart too (SageMaker's console charts a job)."""
     outputs = settings.project_dir / "outputs"
     job, log = settings.job, outputs / (settings.job or "latest") / "train.log"
     if log.is_file():

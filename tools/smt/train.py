@@ -1,6 +1,5 @@
 """make data, train-local and train-remote: one job, checked before anything is uploaded or
-paid for, run by SageMaker's ModelTrainer (SDK v3) with the arguments of the project's
-run_estimator.trainer_arguments(), in local mode (Docker here) or as a SageMaker job."""
+paid for, run by ModelTrainer with run_estimator.trainer_arguments(), here or on SageMaker."""
 
 import subprocess
 import sys
@@ -8,14 +7,13 @@ from types import SimpleNamespace
 
 from smt import aws, image, jobs, project
 from smt.errors import BadSetting, Failure
-from smt.local_run import LocalRun, error_line
+from smt.local_run import LocalRun
 
 CHANNELS = ("training", "validation", "test")  # training is required; the others when present
 CONTAINER_CHECKPOINTS = "/opt/ml/input/data/checkpoints"  # local mode: a channel, read-write
 
 
 def data(settings) -> int:
-    """make data: the user's scripts/prepare_data.py with DATASET, DATA_DIR and SHARDS."""
     script = settings.project_dir / "scripts" / "prepare_data.py"
     command = [sys.executable, str(script), "--dataset", settings.dataset,
                "--data-dir", str(settings.data_dir), "--shards", str(settings.shards)]  # fmt: skip
@@ -80,24 +78,15 @@ def job(settings, remote: bool) -> SimpleNamespace:
     return j
 
 
-def metric_definitions() -> list:
-    """The regexes of the lines train.py prints (code/job_contract.py's METRIC_NAMES)."""
-    from sagemaker.core.training.configs import MetricDefinition
-
-    return [MetricDefinition(name=d["Name"], regex=d["Regex"])
-            for d in project.runtime().metric_definitions()]  # fmt: skip
-
-
 def trainer(j, session=None, local_root=None):
     """ModelTrainer with run_estimator's arguments as they are, plus where the job runs:
     the mode, the session (remote) or the folder (local), the tags, the metric definitions."""
-    from sagemaker.core.training.configs import Tag
+    from sagemaker.core.helper.session_helper import Session
+    from sagemaker.core.training.configs import MetricDefinition, Tag
     from sagemaker.train.model_trainer import Mode, ModelTrainer
 
     arguments = project.job_definition().trainer_arguments(j)
     if j.remote:
-        from sagemaker.core.helper.session_helper import Session
-
         ours = [Tag(key=t["Key"], value=t["Value"]) for t in aws.tags(j, ImageTag=j.image_tag)]
         arguments.update(training_mode=Mode.SAGEMAKER_TRAINING_JOB,
                          sagemaker_session=Session(boto_session=session),
@@ -114,7 +103,9 @@ def trainer(j, session=None, local_root=None):
         why = ": ".join([".".join(map(str, first["loc"])), first["msg"]]).lstrip(": ")
         refuses = "run_estimator.py: ModelTrainer refuses trainer_arguments(job)"
         raise Failure(f"{refuses}: {why}") from error
-    return built.with_metric_definitions(metric_definitions())
+    rows = project.runtime().metric_definitions()  # code/job_contract.py's METRIC_NAMES
+    metrics = [MetricDefinition(name=d["Name"], regex=d["Regex"]) for d in rows]
+    return built.with_metric_definitions(metrics)
 
 
 def train_local(settings) -> int:
@@ -125,15 +116,20 @@ def train_local(settings) -> int:
 
     with LocalRun(settings.project_dir / "outputs", j) as run:
         local = trainer(j, local_root=run.root)
-        code = settings.project_dir / "code"
-        local.hyperparameters = run.hyperparameters(local.hyperparameters, code)
+        if settings.code_mount:  # local mode mounts a file:// submit directory at /opt/ml/code
+            code = settings.project_dir / "code"  # and the toolkit runs train.py from there
+            print(
+                f"code mount ON: {code} is mounted over /opt/ml/code; edits run without make build"
+            )
+            mount = {"sagemaker_submit_directory": code.as_uri(), "sagemaker_program": "train.py"}
+            local.hyperparameters = {**(local.hyperparameters or {}), **mount}
         folders = [(c, j.data_dir.resolve() / c) for c in CHANNELS]
         folders.append(("checkpoints", run.checkpoints))
         channels = [InputData(channel_name=n, data_source=str(f)) for n, f in folders if f.is_dir()]
         try:
             local.train(input_data_config=channels, wait=True, logs=True)
         except (ImportError, OSError) as error:  # no Docker Compose, or no docker to run
-            raise Failure(f"local mode could not run Docker: {error_line(error)}") from error
+            raise Failure(f"local mode could not run Docker: {aws.explain(error)}") from error
     return run.report()
 
 
