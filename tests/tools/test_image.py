@@ -1,6 +1,6 @@
 """smt build, login and push, and the image tag: a hash of what goes into the image, so only
 a change to the image's inputs makes a new tag. Docker here is a stand-in on PATH that
-records what it is asked (the real engine is in e2e/test_image.py)."""
+records what it is asked (the real engine is in e2e/test_image_build.py)."""
 
 import os
 import re
