@@ -6,7 +6,6 @@ import random
 import job_contract
 import pytest
 import sagemaker_runtime
-
 from smt import search_space
 
 
