@@ -12,6 +12,8 @@ WORK_DIR ?= $(HOME)/.cache/sm-template
 VENV ?= $(WORK_DIR)/venv
 PYTHON ?= python3
 PYTEST_ARGS ?=
+# The unit tests mostly wait on subprocesses (bakes, make, moto): three workers on two cores
+UNIT_WORKERS ?= -n 3
 BENCH_ARGS ?=
 # make demo: where to bake, offline (1: local base image and the digits set; auto: try)
 DEMO_DIR ?= $(WORK_DIR)/demo
@@ -36,12 +38,12 @@ venv: $(VENV)/.installed  ## Create the development virtualenv (~/.cache/sm-temp
 
 .PHONY: test
 test: venv  ## All tests: unit first (a failure shows in minutes), then end-to-end on real engines
-	$(VENV)/bin/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "not e2e" $(UNIT_WORKERS) $(PYTEST_ARGS)
 	$(VENV)/bin/python -m pytest -m e2e $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: venv  ## Tests that need no Docker engine
-	$(VENV)/bin/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "not e2e" $(UNIT_WORKERS) $(PYTEST_ARGS)
 
 .PHONY: test-e2e
 test-e2e: venv  ## End-to-end tests only: build, local mode, push, remote job

@@ -35,7 +35,7 @@ def collected(marker: str) -> list[str]:
 def test_make_test_runs_the_unit_tests_then_the_end_to_end_tests():
     commands = pytest_commands_of_make_test()
     assert [c.split(" -m pytest ", 1)[1].split(" -p ")[0].strip() for c in commands] == [
-        '-m "not e2e"',
+        '-m "not e2e" -n 3',
         "-m e2e",
     ], commands
 
