@@ -14,10 +14,12 @@ from sagemaker.core.training import configs
 def trainer_arguments(job) -> dict:
     """ModelTrainer's keyword arguments for one job.
 
-    `job` holds the settings (`make help` lists them; job.instance_type is INSTANCE_TYPE) and
-    what smt worked out from them: job.remote (False in local mode), job.image, job.name (a
-    unique base job name), job.hyperparameters (typed, as train.py gets them), job.max_wait
-    and job.checkpoint_s3 (set with SPOT=1)."""
+    `job` holds the settings its command reads (`make help` lists them; job.instance_type is
+    INSTANCE_TYPE) and what smt worked out from them: job.remote (False in local mode),
+    job.image, job.name (a unique base job name), job.hyperparameters (typed, as train.py gets
+    them), job.max_wait and job.checkpoint_s3 (set with SPOT=1). In local mode the remote
+    jobs' settings (ROLE_ARN, MAX_RUN, S3_OUTPUT_PATH ...) are not there: read them under
+    `if job.remote`."""
     arguments = dict(
         training_image=job.image,
         base_job_name=job.name,

@@ -6,10 +6,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
-from cookiecutter.main import cookiecutter
-from helpers import MOTO_ACCOUNT_ID, TEMPLATE_DIR
+from helpers import bake_with_data
 from smt import cli, project
 
 SLUG = "mnist_on_sagemaker"
@@ -20,15 +18,7 @@ USER_MODULES = ("job_contract", "sagemaker_runtime", "run_estimator")
 def baked(tmp_path_factory) -> Path:
     """A project baked with the defaults (AWS checks skipped) for moto's account, with tiny
     training, validation and test channels in data/."""
-    output_dir = tmp_path_factory.mktemp("baked")
-    answers = {"aws_checks": "skip", "aws_account_id": MOTO_ACCOUNT_ID}
-    cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(output_dir),
-                 extra_context=answers)  # fmt: skip
-    for channel in ("training", "validation", "test"):
-        folder = output_dir / SLUG / "data" / channel
-        folder.mkdir(parents=True)
-        np.savez(folder / "data.npz", x=np.zeros((4, 8, 8), "uint8"), y=np.zeros(4, "uint8"))
-    return output_dir / SLUG
+    return bake_with_data(tmp_path_factory.mktemp("baked"), SLUG)
 
 
 @pytest.fixture

@@ -55,6 +55,27 @@ def test_a_required_setting_left_empty_says_how_to_set_it(project_dir):
         settings.load("train-remote", project_dir, environ={})
 
 
+@pytest.mark.parametrize(
+    "name, command",
+    [
+        ("BASE_IMAGE", "build"),
+        ("S3_OUTPUT_PATH", "tune"),
+        ("AWS_REGION", "logs"),
+        ("AWS_ACCOUNT_ID", "train-remote"),
+    ],
+)
+def test_a_setting_a_command_cannot_do_without_left_empty_is_one_line(
+    smt, project_dir, name, command
+):
+    path = project_dir / "settings.env"
+    path.write_text(re.sub(rf"(?m)^{name} = .*$", f"{name} =", path.read_text()))
+    ran = smt(command)
+    assert ran.code == 2, ran.err
+    assert (
+        ran.err.startswith(f"error: {name}: make {command} needs it (") and ran.err.count("\n") == 1
+    )
+
+
 def test_an_unknown_name_in_settings_env_is_refused_with_its_line(project_dir):
     with (project_dir / "settings.env").open("a") as file:
         file.write("INSTANCE_CONT = 2\n")

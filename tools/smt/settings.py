@@ -75,10 +75,16 @@ class Setting:
 
 
 # Groups of commands that read the same settings.
-AWS = "train-remote tune tune-status tune-stop logs stop metrics deploy undeploy endpoints"
+AWS_ONLY = "train-remote tune tune-status tune-stop logs stop deploy undeploy endpoints"
+AWS = f"{AWS_ONLY} metrics"  # metrics: of a local run too
 ECR = "train-remote tune deploy"  # and login, push, doctor: they need the account
 IMAGE = "build push train-local tune-local serve-local train-remote tune deploy doctor"
 LOCAL, REMOTE = "train-local tune-local", "train-remote tune"
+
+
+def needed(commands: str) -> str:
+    """Each of `commands` needs the setting: an empty one is refused in one line."""
+    return " ".join(f"{command}!" for command in commands.split())
 
 
 def S(name: str, type, default: str | None, commands: str, help: str) -> Setting:
@@ -87,22 +93,23 @@ def S(name: str, type, default: str | None, commands: str, help: str) -> Setting
 
 TABLE = [
     # ---- AWS: your answers to the template, in settings.env
-    S("AWS_ACCOUNT_ID", TEXT, None, f"{ECR} login! push! doctor!",
+    S("AWS_ACCOUNT_ID", TEXT, None, needed(f"{ECR} login push doctor"),
       "the AWS account that runs the jobs"),
-    S("AWS_REGION", TEXT, None, f"{AWS} login! push! doctor! predict",  # AWS has ECR
+    S("AWS_REGION", TEXT, None, needed(f"{AWS_ONLY} login push doctor") + " metrics predict",
       "the region of ECR, S3 and SageMaker"),
     S("ROLE_ARN", TEXT, None, "train-remote! tune! deploy! doctor!",
       "the IAM role SageMaker assumes"),
-    S("ECR_REPOSITORY", TEXT, None, IMAGE, "the ECR repository of the image"),
+    S("ECR_REPOSITORY", TEXT, None, needed(IMAGE), "the ECR repository of the image"),
     S("REGISTRY", TEXT, None, f"{ECR} login push",
       "the ECR registry host (default: from account and region)"),
-    S("S3_OUTPUT_PATH", S3_URI, None, f"{REMOTE} deploy doctor!",
+    S("S3_OUTPUT_PATH", S3_URI, None, needed(f"{REMOTE} doctor"),
       "where SageMaker writes models; data/ is uploaded to S3_OUTPUT_PATH/data"),
-    S("PROJECT_NAME", TEXT, None, f"{AWS} {LOCAL}", "the ProjectName tag of everything created"),
-    S("BASE_JOB_NAME", TEXT, None, f"{AWS} {LOCAL} serve-local",
+    S("PROJECT_NAME", TEXT, None, needed(f"{AWS} {LOCAL}"),
+      "the ProjectName tag of everything created"),
+    S("BASE_JOB_NAME", TEXT, None, needed(f"{AWS} {LOCAL} serve-local"),
       "names of jobs and endpoints start with this"),
     # ---- the image
-    S("BASE_IMAGE", TEXT, None, IMAGE, "the base image of the training image"),
+    S("BASE_IMAGE", TEXT, None, needed(IMAGE), "the base image of the training image"),
     S("ACCELERATOR", one_of("cpu", "gpu"), "cpu", IMAGE,
       "gpu: TensorFlow's CUDA libraries in the image, and local runs get the GPUs"),
     S("PLATFORM", TEXT, "linux/amd64", IMAGE,
