@@ -14,7 +14,7 @@ import time
 
 import pytest
 from helpers import actions, bodies, create_training_job, put_image_tag
-from smt import cli, endpoints, settings
+from smt import cli, settings
 from status_overlay import ANY_JOB
 
 PROJECT_NAME = "MNIST on SageMaker"  # the template's default, the ProjectName tag
@@ -29,14 +29,14 @@ TF_REGISTRIES = {"eu-west-1": "763104351884.dkr.ecr.eu-west-1.amazonaws.com",
 
 @pytest.fixture(autouse=True)
 def quick_looks(monkeypatch):
-    monkeypatch.setattr(endpoints, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr("smt.aws.POLL_SECONDS", 0.05)
 
 
 @pytest.fixture
 def account(project_dir, aws, monkeypatch):
     """The project's image pushed and its bucket made: its deploy settings."""
     monkeypatch.setattr(aws, "client", functools.cache(aws.client))  # one client per service
-    values = settings.derive(settings.load("deploy", project_dir))
+    values = settings.derive(settings.load(None, project_dir))  # every setting: the bucket too
     put_image_tag(aws, values.ecr_repository, values.image_tag)
     aws.client("s3").create_bucket(Bucket=bucket_of(values.s3_output_path))
     return values

@@ -35,7 +35,7 @@ COMPLETED = [f"Training job {JOB}: Completed", f"model: s3://b/out/{JOB}/output/
 
 @pytest.fixture(autouse=True)
 def fast_polls(monkeypatch):
-    monkeypatch.setattr(jobs, "POLL_SECONDS", 0.1)
+    monkeypatch.setattr("smt.aws.POLL_SECONDS", 0.1)
 
 
 @pytest.fixture
@@ -217,7 +217,7 @@ def test_lines_that_reach_cloudwatch_after_the_job_ended_are_still_printed(
 ):
     """CloudWatch gets a job's last lines after its status changed (the SDK's wait() returns
     at once and loses them)."""
-    monkeypatch.setattr(jobs, "POLL_SECONDS", 1)
+    monkeypatch.setattr("smt.aws.POLL_SECONDS", 1)
     put_log(job, "algo-1", [(0, "training")])
     through_overlay.statuses[JOB] = [RUNNING, {"TrainingJobStatus": "Completed"}]
     late = threading.Timer(0.3, put_log, (job, "algo-1", [(900, "model saved")]))

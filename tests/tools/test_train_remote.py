@@ -47,7 +47,7 @@ def account(aws, project_dir, monkeypatch):
         s3.put_object(Bucket=BUCKET, Key=f"uploaded/{name}/data.npz", Body=b"npz")
     monkeypatch.setenv("DATA_S3", f"s3://{BUCKET}/uploaded")
     monkeypatch.setenv("IMAGE_TAG", TAG)
-    monkeypatch.setattr(jobs, "POLL_SECONDS", 0.1)
+    monkeypatch.setattr("smt.aws.POLL_SECONDS", 0.1)
     aws.start_recording()
     return aws
 

@@ -5,6 +5,7 @@ line, the one name generator and the one tagging policy of everything the tools 
 
 import functools
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -16,6 +17,8 @@ from pathlib import Path
 from smt.errors import Failure
 
 CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, MAX_ATTEMPTS = 5, 60, 3
+RUNNING = ("InProgress", "Stopping")  # a job or a tuning job that still runs, and bills
+POLL_SECONDS = 5  # between two looks at a job or an endpoint
 CLI_TIMEOUTS = [f"--cli-connect-timeout={CONNECT_TIMEOUT_SECONDS}", "--cli-read-timeout=60"]
 DENIED = {"AccessDenied", "AccessDeniedException", "403"}
 UNREACHABLE = {"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
@@ -65,6 +68,13 @@ def error_code(error: Exception) -> str:
     """AWS's error code, or the error's class name when AWS did not answer."""
     answer = (getattr(error, "response", None) or {}).get("Error", {})
     return answer.get("Code") or type(error).__name__
+
+
+def is_missing(error: Exception) -> bool:
+    """AWS's word that the job, tuning job or endpoint named does not exist (SageMaker says it
+    in a ValidationException, moto in ResourceNotFound)."""
+    words = re.search(r"could not find|does not exist|not found", str(error), re.I)
+    return error_code(error) in ("ValidationException", "ResourceNotFound") and bool(words)
 
 
 def is_aws_error(error: Exception) -> bool:

@@ -13,8 +13,6 @@ from smt import aws
 from smt.errors import BadSetting, Failure
 
 VARIANT, MAX_CONCURRENCY = "AllTraffic", 5  # serverless: requests served at once
-POLL_SECONDS = 5  # between two looks at an endpoint (the waiters' own delay is 30 s)
-GONE = re.compile(r"could not find|does not exist|not found", re.I)  # AWS's words, moto's
 UNDEPLOY = "make undeploy ENDPOINT={}"
 
 
@@ -153,7 +151,8 @@ def wait_for(sagemaker, waiter: str, name: str, timeout: float, progress=None) -
             progress.show(f"Endpoint {name}: {parsed['EndpointStatus']}{waited}")
 
     sagemaker.meta.events.register("after-call.sagemaker.DescribeEndpoint", show)
-    config = {"Delay": POLL_SECONDS, "MaxAttempts": math.ceil(timeout / POLL_SECONDS) + 1}
+    poll = aws.POLL_SECONDS  # the waiters' own delay is 30 s
+    config = {"Delay": poll, "MaxAttempts": math.ceil(timeout / poll) + 1}
     sagemaker.get_waiter(waiter).wait(EndpointName=name, WaiterConfig=config)
 
 
@@ -189,7 +188,7 @@ def existing(call, **kwargs):
     try:
         return call(**kwargs)
     except ClientError as error:
-        if aws.error_code(error) == "ValidationException" and GONE.search(str(error)):
+        if aws.is_missing(error):
             return None
         raise
 

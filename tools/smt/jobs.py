@@ -11,8 +11,6 @@ from smt.errors import Failure
 
 # boto3 clients, not the SDK's TrainingJob: it imports in over 1 s, wait(logs=True) misses lines
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"  # a stream <job>/algo-<n>-<epoch seconds> per host
-RUNNING = ("InProgress", "Stopping")
-POLL_SECONDS = 5
 
 
 def hint(job_name: str) -> str:
@@ -27,8 +25,7 @@ def about(job_name: str, region: str, doing: str):
     try:
         yield
     except (BotoCoreError, ClientError) as error:
-        unknown = re.search(r"not found|could not find", str(error), re.I)  # AWS's words, moto's
-        if aws.error_code(error) in ("ValidationException", "ResourceNotFound") and unknown:
+        if aws.is_missing(error):
             listing = f"aws sagemaker list-training-jobs --region {region}"
             raise Failure(f"there is no training job {job_name} in {region}; check the name and "
                           f"AWS_REGION: {listing}") from None  # fmt: skip
@@ -65,10 +62,10 @@ def follow(job_name: str, boto_session) -> int:
             while True:
                 for _, host, message in new_events(logs, job_name, tokens):
                     print(f"[{host}] {message}" if several else message, flush=True)
-                if job["TrainingJobStatus"] not in RUNNING:
+                if job["TrainingJobStatus"] not in aws.RUNNING:
                     break
                 job = sagemaker.describe_training_job(TrainingJobName=job_name)
-                time.sleep(POLL_SECONDS)  # after the end's describe too: its last lines
+                time.sleep(aws.POLL_SECONDS)  # after the end's describe too: its last lines
     except KeyboardInterrupt:  # only the reading stops: say so, and how to stop the job
         running = f"job {job_name} keeps running (and billing): make stop JOB={job_name} stops it"
         print(f"\nstopped following; {running}", file=sys.stderr)
@@ -91,7 +88,7 @@ def stop(settings) -> int:
     with about(job, region, "stop"):
         sagemaker = aws.session(region).client("sagemaker")
         status = sagemaker.describe_training_job(TrainingJobName=job)["TrainingJobStatus"]
-        if status not in RUNNING:
+        if status not in aws.RUNNING:
             print(f"Training job {job} has already ended ({status}); nothing to stop")
         elif status == "Stopping":  # a second StopTrainingJob would change nothing
             print(f"Training job {job} is already stopping; follow it: make logs JOB={job}")

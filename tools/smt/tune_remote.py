@@ -8,7 +8,6 @@ from types import SimpleNamespace
 from smt import aws, project, search_space, train
 from smt.errors import BadSetting, Failure
 
-RUNNING = ("InProgress", "Stopping")
 NAME_LENGTH = 32  # SageMaker's limit on a tuning job's name; its trials add -NNN-<8 hex>
 EPOCHS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")  # Hyperband's keys
 
@@ -105,7 +104,7 @@ def follow(job, poll: float) -> int:
     try:
         while True:
             line.show(progress(job.refresh()))
-            if job.hyper_parameter_tuning_job_status not in RUNNING:
+            if job.hyper_parameter_tuning_job_status not in aws.RUNNING:
                 break
             time.sleep(poll)
     except KeyboardInterrupt:
@@ -163,7 +162,7 @@ def report(job) -> int:
         print(f"best: {best.name}, {goal.metric_name}={best.objective:.6g} with {hparams}")
         print(f"  its model: {model_of(job, best.name)}")
         print(f'  train with it: make train-remote HPARAMS="{hparams}"')
-    if status in RUNNING:
+    if status in aws.RUNNING:
         again = f"TUNE_JOB={name}"
         print(f"see it again: make tune-status {again}; stop it: make tune-stop {again}")
     return int(status == "Failed")
@@ -186,7 +185,7 @@ def tuning_job(settings):
     try:
         return Job.get(settings.tune_job, session=session, region=region)
     except ClientError as error:
-        if aws.error_code(error) not in ("ResourceNotFound", "ValidationException"):
+        if not aws.is_missing(error):
             raise
         raise Failure(f"TUNE_JOB: there is no tuning job {settings.tune_job} in {region}; check"
                       " the name and AWS_REGION: aws sagemaker list-hyper-parameter-tuning-jobs"
@@ -215,7 +214,7 @@ def status(settings) -> int:
 def stop(settings) -> int:
     job = tuning_job(settings)
     name, state = job.hyper_parameter_tuning_job_name, job.hyper_parameter_tuning_job_status
-    if state not in RUNNING:
+    if state not in aws.RUNNING:
         print(f"Tuning job {name} has already ended ({state}); nothing to stop")
     elif state == "Stopping":
         print(f"Tuning job {name} is already stopping; make tune-status TUNE_JOB={name}")
