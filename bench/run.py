@@ -87,9 +87,12 @@ class Project:
     """A project baked from the template, with digits data and its image built."""
 
     def __init__(self, workdir: Path, base_image: str):
-        # BASE_IMAGE in the environment: on make's command line, `make data` would refuse it
-        self.env = {**os.environ, "PATH": f"{VENV / 'bin'}:{os.environ['PATH']}",
-                    "BASE_IMAGE": base_image}  # fmt: skip
+        # BASE_IMAGE in the environment: on make's command line, `make data` would refuse it.
+        # The project's makes are a user's, not sub-makes of `make bench`: without its
+        # MAKEFLAGS, which carry BENCH_ARGS (smt refuses a variable no goal of make reads).
+        outer_make = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
+        self.env = {k: v for k, v in os.environ.items() if k not in outer_make}
+        self.env.update(PATH=f"{VENV / 'bin'}:{os.environ['PATH']}", BASE_IMAGE=base_image)
         self.settings = [f"VENV={VENV}"]
         self.base_image = base_image
         sh(
