@@ -4,7 +4,6 @@ Real containers on two hosts: tests/e2e/test_scale_out.py."""
 
 import json
 
-import numpy as np
 import pytest
 import sagemaker_runtime as runtime
 
@@ -50,38 +49,6 @@ def test_the_cluster_comes_from_sm_variables_or_else_resourceconfig(opt_ml, monk
     monkeypatch.setenv("SM_CURRENT_HOST", "algo-3")
     monkeypatch.setenv("SM_NUM_GPUS", "8")
     assert runtime.sagemaker_cluster() == (["algo-1", "algo-2", "algo-3"], "algo-3", 8)
-
-
-def test_data_sharded_by_s3_key_is_not_sharded_again(opt_ml, monkeypatch):
-    plan = runtime.distribution_plan(["algo-1", "algo-2"], "algo-1", num_gpus=0)
-    cluster = runtime.Cluster(plan, strategy=None, seed=0)
-    x, y = np.zeros((8, 2), "float32"), np.zeros(8)
-
-    def steps(channel):  # None: all the data on every host, for tf.distribute to shard
-        return cluster.dataset(channel, x, y, batch_size=4, shuffle=False)[1]
-
-    assert steps("training") is None
-    sharded = {"training": {"S3DistributionType": "ShardedByS3Key"}}
-    monkeypatch.setenv("SM_INPUT_DATA_CONFIG", json.dumps(sharded))
-    assert steps("training") == 4  # this host's own shard, 2 examples of each batch of 4
-    assert steps("test") is None
-
-
-def test_a_host_with_its_own_shard_keeps_its_own_examples_in_every_global_batch():
-    x, y = np.arange(40, dtype="float32").reshape(10, 2, 2), np.arange(10)
-    dataset, steps = runtime.as_dataset(x, y, batch_size=8, seed=0, shuffle=False, own_shard_of=2)
-    assert steps == 2  # 10 examples, 4 of them a step on this host
-    images, labels = next(iter(dataset))
-    # tf.distribute gives worker i slice i of each batch of 8: both slices are ours
-    assert labels.numpy().tolist() == [0, 1, 2, 3, 0, 1, 2, 3]
-    assert images.shape == (8, 2, 2)
-
-
-def test_a_batch_that_does_not_divide_among_the_hosts_is_a_failure_reason():
-    with pytest.raises(runtime.JobError, match="multiple of the 3 hosts"):
-        runtime.as_dataset(
-            np.zeros((9, 2)), np.zeros(9), batch_size=8, seed=0, shuffle=False, own_shard_of=3
-        )
 
 
 def test_only_the_chief_prints_final_scores_and_keeps_the_model(opt_ml, capfd):

@@ -1,6 +1,7 @@
 """Plumbing: train.py's SageMaker side; need not be opened. Loaded by the launcher: no numpy/TF."""
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 from job_contract import HYPERPARAMETERS, METRIC_NAMES
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2: Keras 3's fit() fails multi-worker
+SHUFFLE_BUFFER = 10_000  # examples: the memory of shuffling is bounded, whatever the data
 NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"  # a float as Python prints it, not nan
 
 
@@ -73,52 +75,131 @@ def parse_metric_line(line: str) -> tuple[str, float, int | None] | None:
     return (match[1], float(match[2]), int(match[3]) if match[3] else None) if match else None
 
 
-def load_channel(name: str, required: bool):  # (x, y) of all its .npz files, or (None, None)
+@dataclasses.dataclass
+class Channel:
+    """The .npz files of a channel that this host reads, counted from their headers: nothing
+    else is read before training, and the data is then streamed a file at a time (stream()),
+    so that memory does not grow with the channel."""
+
+    name: str
+    files: list[Path]
+    counts: list[int]  # examples in each file
+    shape: tuple  # of one example
+    dtype: str
+    steps_of: int  # the examples that set the steps: the fewest any host reads
+    keep: tuple | None = None  # after hold_out: (every, held) keeps every n-th, or the rest
+
+    @property
+    def examples(self) -> int:
+        return sum(self.counts)
+
+    def hold_out(self, every: int) -> tuple["Channel", "Channel"]:
+        """(kept, held out): every n-th example of each file held out, for validation."""
+        held = [len(range(0, n, every)) for n in self.counts]
+        kept = [n - h for n, h in zip(self.counts, held, strict=True)]
+        return (
+            dataclasses.replace(self, counts=kept, keep=(every, False), steps_of=sum(kept)),
+            dataclasses.replace(self, counts=held, keep=(every, True), steps_of=sum(held)),
+        )
+
+    def read(self, file: bytes):  # one file's (x, y), in numpy, while the model trains
+        import numpy as np
+
+        path = Path(file.decode())
+        try:
+            with np.load(path) as arrays:
+                x, y = arrays["x"], arrays["y"].astype("int64")
+        except Exception as error:  # BadZipFile, a CRC error, OSError: the file is corrupt
+            raise JobError(f"channel '{self.name}': {path.name} cannot be read ({error})") from None
+        if self.keep:
+            every, held = self.keep
+            mask = (np.arange(len(y)) % every == 0) == held
+            x, y = x[mask], y[mask]
+        return x, y
+
+
+def read_header(channel: str, file: Path, check) -> tuple[tuple, str]:
+    """(shape, dtype) of the file's x, from its header; its labels checked by check()."""
     import numpy as np
 
+    try:
+        with np.load(file) as arrays, arrays.zip.open("x.npy") as stream:
+            major, _ = np.lib.format.read_magic(stream)  # the format's version: 1.0 or 2.0
+            shape, _, dtype = getattr(np.lib.format, f"read_array_header_{major}_0")(stream)
+            labels = arrays["y"]
+    except Exception as error:  # KeyError, BadZipFile, ValueError, OSError
+        raise JobError(f"{channel}: {file.name} is not an npz of x and y ({error})") from None
+    try:
+        if not shape or shape[0] != len(labels) or not len(labels):
+            raise ValueError(f"{shape[:1]} examples and {len(labels)} labels: run make data")
+        if check:
+            check(labels)
+    except ValueError as error:
+        raise JobError(f"{channel}: {file.name}: {error}") from None
+    return shape, str(dtype)
+
+
+def open_channel(name: str, required: bool, hosts: int = 1, index: int = 0, check=None):
+    """The Channel of this host's files: every hosts-th from index (tf.data's FILE sharding),
+    or None for a missing optional channel. check(labels) raises ValueError for bad ones."""
     channel, variable = f"channel '{name}'", f"SM_CHANNEL_{name.upper()}"
     folder = os.getenv(variable)
     if folder and Path(f"{folder}_0").is_fifo():
         raise JobError(f"{channel} arrives as a Pipe stream: use INPUT_MODE=File or FastFile")
     if not folder or not Path(folder).is_dir():
         if not required:
-            return None, None
+            return None
         raise JobError(f"{channel} is missing ({variable} is {folder!r}); pass it to the job")
     files = sorted(Path(folder).rglob("*.npz"))
     if not files:
         raise JobError(f"{channel} has no .npz files in {folder}; run make data")
-    pairs = []
-    for file in files:
-        try:
-            with np.load(file) as arrays:
-                pairs.append((arrays["x"], arrays["y"]))
-        except Exception as error:  # KeyError, BadZipFile, ValueError, OSError
-            raise JobError(f"{channel}: {file.name} is not an npz of x and y ({error})") from None
-    x, y = (np.concatenate(arrays) for arrays in zip(*pairs, strict=True))
-    if len(x) == 0 or len(x) != len(y):
-        raise JobError(f"{channel} has {len(x)} examples and {len(y)} labels: run make data")
-    return x, y
+    if len(files) < hosts:
+        raise JobError(
+            f"{channel} has {len(files)} file(s) for {hosts} hosts, and each host reads files of"
+            f" its own: write at least {hosts} (make data SHARDS={hosts})"
+        )
+    headers = [read_header(channel, file, check) for file in files]
+    if len(kinds := {(shape[1:], dtype) for shape, dtype in headers}) > 1:
+        raise JobError(f"{channel}: its files hold examples of different kinds: {sorted(kinds)}")
+    counts = [shape[0] for shape, _ in headers]
+    steps_of = min(sum(counts[i::hosts]) for i in range(hosts))
+    (shape, dtype), own = kinds.pop(), slice(index, None, hosts)
+    return Channel(name, files[own], counts[own], shape, dtype, steps_of)
 
 
-def as_dataset(x, y, batch_size: int, seed: int, shuffle: bool, own_shard_of: int = 0):
-    """(batched pipeline, steps per pass or None), of all the data or of this host's own shard."""
+def stream(channel: Channel, batch_size: int, seed: int, shuffle: bool, own_share_of: int = 0):
+    """(batched pipeline, steps per epoch): the channel's files read in parallel, a file at a
+    time, shuffled in a bounded buffer. With own_share_of hosts, each batch is this host's
+    share tiled: tf.distribute gives worker i slice i, so each host trains on its own data."""
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices((x, y))
-    dataset = dataset.shuffle(len(x), seed=seed) if shuffle else dataset  # a new order each epoch
-    options, policy = tf.data.Options(), tf.data.experimental.AutoShardPolicy
-    options.experimental_distribute.auto_shard_policy = policy.DATA
-    if own_shard_of <= 1:
-        return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(options), None
-    share = batch_size // own_shard_of  # each batch is our share tiled: worker i takes slice i
-    options.experimental_distribute.auto_shard_policy = policy.OFF
-    if batch_size % own_shard_of:
-        raise JobError(f"batch-size {batch_size} must be a multiple of the {own_shard_of} hosts")
-    if len(x) < share:  # every host must take as many steps: equal shards (make data SHARDS=N)
-        raise JobError(f"this host's shard has {len(x)} examples, fewer than one step ({share})")
-    dataset = dataset.repeat().batch(share, drop_remainder=True)
-    dataset = dataset.map(lambda *batch: tuple(tf.concat([t] * own_shard_of, 0) for t in batch))
-    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options), len(x) // share
+    def examples(file):
+        x, y = tf.numpy_function(channel.read, [file], (tf.as_dtype(channel.dtype), tf.int64))
+        x.set_shape((None, *channel.shape))
+        return tf.data.Dataset.from_tensor_slices((x, tf.reshape(y, [-1])))
+
+    files = tf.data.Dataset.from_tensor_slices([str(file) for file in channel.files])
+    files = files.shuffle(len(channel.files), seed=seed) if shuffle else files  # anew each epoch
+    parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": not shuffle}
+    dataset = files.interleave(examples, cycle_length=min(2, len(channel.files)), **parallel)
+    dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=seed) if shuffle else dataset
+    options = tf.data.Options()  # each host reads files of its own already: no more sharding
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    if own_share_of <= 1:
+        steps = math.ceil(channel.examples / batch_size)  # known: each epoch starts anew
+        dataset = dataset.batch(batch_size).apply(tf.data.experimental.assert_cardinality(steps))
+        return dataset.prefetch(tf.data.AUTOTUNE).with_options(options), steps
+    share = batch_size // own_share_of
+    if batch_size % own_share_of:
+        raise JobError(f"batch-size {batch_size} must be a multiple of the {own_share_of} hosts")
+    if channel.steps_of < share:
+        raise JobError(
+            f"channel '{channel.name}' gives a host {channel.steps_of} examples, fewer than one"
+            f" step ({share} each of the {own_share_of} hosts)"
+        )
+    dataset = dataset.repeat().batch(share, drop_remainder=True)  # all hosts take steps_of's
+    dataset = dataset.map(lambda *batch: tuple(tf.concat([t] * own_share_of, 0) for t in batch))
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options), channel.steps_of // share
 
 
 def sagemaker_cluster() -> tuple[list[str], str, int]:  # (hosts, this host, its GPUs)
@@ -145,24 +226,33 @@ class Cluster:  # the strategy to build the model under; the chief prints and sa
         self.plan, self.strategy, self.seed, self.is_chief = plan, strategy, seed, plan["is_chief"]
         self.say = print if self.is_chief else lambda *_: None
 
-    def dataset(self, channel: str, x, y, batch_size: int, shuffle: bool):
-        config = json.loads(os.getenv("SM_INPUT_DATA_CONFIG") or "{}").get(channel, {})
-        hosts = self.plan["hosts"] if config.get("S3DistributionType") == "ShardedByS3Key" else 1
-        return as_dataset(x, y, batch_size, self.seed, shuffle, own_shard_of=hosts)
+    def channel(self, name: str, required: bool, check=None) -> Channel | None:
+        """This host's files of the channel: ShardedByS3Key gave it its own, else it takes every
+        n-th of them. check(labels) raises ValueError for labels the model cannot learn."""
+        config = json.loads(os.getenv("SM_INPUT_DATA_CONFIG") or "{}").get(name, {})
+        hosts = 1 if config.get("S3DistributionType") == "ShardedByS3Key" else self.plan["hosts"]
+        worker = self.plan["tf_config"]["task"]["index"] if self.plan["tf_config"] else 0
+        channel = open_channel(name, required, hosts, worker if hosts > 1 else 0, check)
+        if channel and self.plan["hosts"] > 1:  # every worker says which files it reads
+            names = [file.name for file in channel.files]
+            more = f", ... ({len(names)} files)" if len(names) > 5 else ""
+            print(f"worker {worker} reads channel '{name}' from {', '.join(names[:5])}{more}")
+        return channel
 
-    def hold_out(self, x, y, share: float):
-        """((x, y) kept, (x, y) held out): a seeded random share of the examples, for validation."""
-        import numpy as np
+    def dataset(self, channel: Channel, batch_size: int, shuffle: bool):
+        """(pipeline, steps per epoch) of this host's files, for every host alike."""
+        return stream(channel, batch_size, self.seed, shuffle, own_share_of=self.plan["hosts"])
 
-        if len(x) < 2:
-            raise JobError(f"{len(x)} training example(s): too few to hold out a validation share")
-        order = np.random.default_rng(self.seed).permutation(len(x))
-        held, kept = np.split(order, [max(1, round(len(x) * share))])
+    def hold_out(self, channel: Channel, every: int = 10) -> tuple[Channel, Channel]:
+        """(kept, held out): every n-th example of training, for validation."""
+        kept, held = channel.hold_out(every)
+        if not kept.examples or not held.examples:
+            raise JobError(f"{channel.examples} training example(s): too few to hold out some")
         self.say(
-            f"no validation channel: validating on {len(held)} of the {len(x)} training examples,"
-            f" held out at random ({share:.0%}, seed {self.seed}); make data writes data/validation"
+            f"no validation channel: validating on {held.examples} of the {channel.examples}"
+            f" training examples (every {every}th); make data writes data/validation"
         )
-        return (x[kept], y[kept]), (x[held], y[held])
+        return kept, held
 
     def callbacks(self) -> list:  # resume from the backup made each epoch; stop on SIGTERM
         import tf_keras as keras
@@ -230,8 +320,11 @@ def run(train, argv: list[str] | None = None) -> int:  # as SageMaker runs a tra
     except JobError as error:
         reason, exit_code = str(error), error.exit_code
     except Exception as error:  # anything unexpected: keep the traceback, report one line
-        traceback.print_exc()
         reason, exit_code = f"{type(error).__name__}: {error}", 1
+        if raised := re.search(r"\bJobError: (.+)", reason):  # in tf.data, as the data streamed
+            reason = raised[1]
+        else:
+            traceback.print_exc()
     reason = " ".join(reason.split())[:1000]  # one line: SageMaker keeps 1024 characters
     failure = Path(os.getenv("SM_OUTPUT_DIR", "/opt/ml/output"), "failure")
     try:  # the job's FailureReason

@@ -2,9 +2,10 @@
 
 What to change where:
 - the model: build_model, its layers, loss, optimizer and metrics;
-- the data: read_channel (a channel's .npz arrays -> inputs and labels) and the channels
-  train() reads: "training" (required), "validation" (scored each epoch: what tuning chooses
-  on; without it, a share of training is held out) and "test" (scored once, at the end);
+- the data: the channels train() reads, streamed from their .npz files (x: the inputs, y: the
+  labels) a file at a time, and check_labels. "training" is required; "validation" is scored
+  each epoch (what tuning chooses on; without it, a tenth of training is held out); "test" is
+  scored once, at the end;
 - the hyperparameters (train(hp) gets them typed) and the metric names: job_contract.py.
 
 The SageMaker plumbing (arguments, channels, hosts and GPUs, checkpoints, SIGTERM, where the
@@ -41,42 +42,38 @@ def build_model(input_shape: tuple[int, ...], learning_rate: float):
     return model
 
 
-def read_channel(name: str, required: bool):
-    """(images, labels) from one channel, as stored; None for a missing optional one."""
-    x, y = sagemaker_runtime.load_channel(name, required)
-    if x is None:
-        return None
-    if y.min() < 0 or y.max() >= NUM_CLASSES:
-        raise sagemaker_runtime.JobError(f"channel '{name}': labels must be 0..{NUM_CLASSES - 1}")
-    return x.astype("float32"), y.astype("int64")
+def check_labels(labels) -> None:
+    """Read before training, a file at a time: a bad label fails the job naming its file."""
+    if labels.min() < 0 or labels.max() >= NUM_CLASSES:
+        raise ValueError(f"labels must be 0..{NUM_CLASSES - 1}")
 
 
 def train(hp: dict) -> None:
     """Fit the model to the training channel, validate each epoch, score it on test, save it."""
     cluster = sagemaker_runtime.join_cluster(seed=hp["seed"])  # before other TensorFlow work
-    x_train, y_train = read_channel("training", required=True)
-    held_out = read_channel("validation", required=False)
-    if held_out is None:  # no validation channel: hold out a seeded tenth of training instead
-        (x_train, y_train), held_out = cluster.hold_out(x_train, y_train, share=0.1)
-    test = read_channel("test", required=False)  # the final score: never chosen on
-    print(f"training on {len(x_train)} examples of shape {x_train.shape[1:]}")
+    training = cluster.channel("training", required=True, check=check_labels)
+    validation = cluster.channel("validation", required=False, check=check_labels)
+    if validation is None:  # no validation channel: hold out a tenth of training instead
+        training, validation = cluster.hold_out(training)
+    test = cluster.channel("test", required=False, check=check_labels)  # never chosen on
+    print(f"training on {training.examples} examples of shape {training.shape}")
     batch_size = hp["batch-size"]
-    training, steps = cluster.dataset("training", x_train, y_train, batch_size, shuffle=True)
-    validation, validation_steps = cluster.dataset("validation", *held_out, batch_size, False)
+    train_data, steps = cluster.dataset(training, batch_size, shuffle=True)
+    validation_data, validation_steps = cluster.dataset(validation, batch_size, shuffle=False)
     with cluster.strategy.scope():
-        model = build_model(x_train.shape[1:], hp["learning-rate"])
+        model = build_model(training.shape, hp["learning-rate"])
     model.fit(
-        training,
+        train_data,
         epochs=hp["epochs"],
         steps_per_epoch=steps,
-        validation_data=validation,
+        validation_data=validation_data,
         validation_steps=validation_steps,
         callbacks=cluster.callbacks(),
         verbose=0,  # sagemaker_runtime prints each epoch, its metrics as METRIC lines
     )
     if test is not None:
-        testing, test_steps = cluster.dataset("test", *test, batch_size, shuffle=False)
-        loss, accuracy = model.evaluate(testing, steps=test_steps, verbose=0)
+        test_data, test_steps = cluster.dataset(test, batch_size, shuffle=False)
+        loss, accuracy = model.evaluate(test_data, steps=test_steps, verbose=0)
         cluster.print_metric("test:loss", loss)
         cluster.print_metric("test:accuracy", accuracy)
     cluster.save_model(model)

@@ -1,9 +1,11 @@
-"""Yours to edit: where the data comes from. Writes the training, validation and test channels
-(.npz): validation is a seeded share of the training data, for choosing hyperparameters; test
-is scored once, at the end of a run, and never chosen on."""
+"""Yours to edit: where the data comes from. Writes the training, validation and test channels:
+.npz files of x (the images) and y (the labels), which training streams a file at a time.
+Validation is a seeded share of the training data, for choosing hyperparameters; test is
+scored once, at the end of a run, and never chosen on."""
 
 import argparse
 import hashlib
+import math
 import sys
 import urllib.request
 from pathlib import Path
@@ -12,6 +14,7 @@ import numpy as np
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+FILE_BYTES = 64 * 2**20  # of images in a file at most: training holds two in memory at once
 VALIDATION_SHARE, VALIDATION_SEED = 0.1, 0  # a fixed tenth of training: the same every make data
 
 
@@ -47,10 +50,13 @@ def split_validation(x, y, share: float = VALIDATION_SHARE, seed: int = VALIDATI
 
 
 def write_channel(folder: Path, x, y, shards: int) -> None:
+    """Equal .npz files, a multiple of shards of them: each host (ShardedByS3Key) takes as many
+    steps. Training streams them a file at a time, so no file is over FILE_BYTES."""
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.npz"):  # else their examples would be read twice
         old.unlink()
-    kept = len(x) - len(x) % shards  # equal shards: each host (ShardedByS3Key) takes as many steps
+    shards *= math.ceil(x[:1].astype("uint8").nbytes * len(x) / (FILE_BYTES * shards))
+    kept = len(x) - len(x) % shards
     for index, part in enumerate(np.split(np.arange(kept), shards)):
         name = "data.npz" if shards == 1 else f"data-{index:05d}-of-{shards:05d}.npz"
         np.savez_compressed(folder / name, x=x[part].astype("uint8"), y=y[part].astype("uint8"))

@@ -55,3 +55,15 @@ def test_prepare_data_writes_equal_shards_and_says_what_the_remainder_leaves_out
     printed = capsys.readouterr().out.splitlines()
     assert f"{tmp_path / 'training'}: {per_file * shards} of 1293 examples" in printed[-3]
     assert printed[-3].endswith(f"in {shards} equal file(s)")
+
+
+def test_a_channel_too_big_for_one_file_is_split_into_a_multiple_of_the_shards(
+    tmp_path, monkeypatch
+):
+    """Training holds a file in memory at a time: a big channel is written as many files,
+    each within FILE_BYTES of images, still a multiple of SHARDS for the hosts."""
+    monkeypatch.setattr(prepare_data, "FILE_BYTES", 20_000)  # digits: 1293 x 64 bytes
+    prepare_data.main(["--dataset", "digits", "--data-dir", str(tmp_path), "--shards", "2"])
+    files = sorted((tmp_path / "training").glob("*.npz"))
+    sizes = [np.load(f)["x"].nbytes for f in files]
+    assert len(files) == 6 and max(sizes) <= 20_000 and len(set(sizes)) == 1
