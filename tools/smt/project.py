@@ -58,13 +58,24 @@ def job_definition(project_dir: Path | None = None):
     return load_file("run_estimator", (project_dir or root()) / "run_estimator.py")
 
 
-def git(*args: str, cwd: Path | None = None) -> str:
-    """git's answer, or "" outside a git work tree (or without git)."""
+def run(*command: str, timeout: float = 20, late: str = "", capture=True, stdin=None):
+    """`command`'s CompletedProcess; when it cannot run or is not done within `timeout` s,
+    returncode 1 and "no answer", or, given `late` (what was running), a Failure."""
     try:
-        done = subprocess.run(["git", *args], cwd=cwd or root(), capture_output=True,
-                              text=True, timeout=20)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
+        return subprocess.run(
+            command, timeout=timeout, text=True, input=stdin, capture_output=capture
+        )
+    except subprocess.TimeoutExpired:
+        if late:
+            raise Failure(f"{late} did not finish within {timeout:g} s") from None
+    except OSError:
+        pass
+    return subprocess.CompletedProcess(command, 1, "", "no answer")
+
+
+def git(*args: str) -> str:
+    """git's answer, or "" outside a git work tree (or without git)."""
+    done = run("git", "-C", str(root()), *args)
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
