@@ -14,9 +14,9 @@ from smt.settings import SETTINGS_FILE
 
 
 @cache
-def root(start: Path | None = None) -> Path:
+def root() -> Path:
     """The nearest folder, from the working directory up, that holds settings.env."""
-    here = (start or Path.cwd()).resolve()
+    here = Path.cwd().resolve()
     for folder in (here, *here.parents):
         if (folder / SETTINGS_FILE).is_file():
             return folder
@@ -39,23 +39,22 @@ def load_file(name: str, path: Path):
     return sys.modules[name]
 
 
-def runtime(project_dir: Path | None = None):
+def runtime():
     """code/sagemaker_runtime.py: coerce_hyperparameter, metric_definitions, NUMBER ..."""
-    code = (project_dir or root()) / "code"
+    code = root() / "code"
     load_file("job_contract", code / "job_contract.py")  # sagemaker_runtime imports it
     return load_file("sagemaker_runtime", code / "sagemaker_runtime.py")
 
 
-def contract(project_dir: Path | None = None):
+def contract():
     """code/job_contract.py: HYPERPARAMETERS, METRIC_NAMES, SEARCH_SPACE, OBJECTIVE."""
-    runtime(project_dir)
+    runtime()
     return sys.modules["job_contract"]
 
 
-def job_definition(project_dir: Path | None = None):
-    """run_estimator.py: its trainer_arguments(job) is the one function of the user's that
-    the tools call."""
-    return load_file("run_estimator", (project_dir or root()) / "run_estimator.py")
+def job_definition():
+    """run_estimator.py, whose trainer_arguments(job) is the one user function the tools call."""
+    return load_file("run_estimator", root() / "run_estimator.py")
 
 
 def run(*command: str, timeout: float = 20, late: str = "", capture=True, stdin=None):
@@ -73,13 +72,10 @@ def run(*command: str, timeout: float = 20, late: str = "", capture=True, stdin=
     return subprocess.CompletedProcess(command, 1, "", "no answer")
 
 
-def git(*args: str) -> str:
-    """git's answer, or "" outside a git work tree (or without git)."""
-    done = run("git", "-C", str(root()), *args)
-    return done.stdout.strip() if done.returncode == 0 else ""
-
-
 def git_state() -> dict[str, str]:
-    """The commit and whether the work tree has changes: labels and tags record them."""
-    commit = git("rev-parse", "--short=12", "HEAD")
-    return {"commit": commit or "none", "dirty": str(bool(commit and git("status", "--porcelain")))}
+    """The commit ("none" outside git) and whether the work tree has changes, for labels."""
+    git = ("git", "-C", str(root()))
+    head = run(*git, "rev-parse", "--short=12", "HEAD")
+    commit = head.stdout.strip() if head.returncode == 0 else ""
+    changes = commit and run(*git, "status", "--porcelain").stdout.strip()
+    return {"commit": commit or "none", "dirty": str(bool(changes))}
