@@ -1,7 +1,6 @@
-"""A SageMaker job: make logs JOB=<name> follows its log to its end (as train-remote follows
-the job it submitted), make stop stops it. make metrics [JOB=<name>]: the final metric values
-of the newest local run, of the run outputs/NAME, else of the job NAME; and a chart of a local
-run's metrics (SageMaker's console charts a job)."""
+"""make logs JOB=<name> follows a SageMaker job's log to its end, make stop stops it; make
+metrics [JOB=<name>]: the final values of the newest local run, of outputs/NAME, else of the
+job NAME, and a chart of a local run's (SageMaker's console charts a job)."""
 
 import re
 import sys

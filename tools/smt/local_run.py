@@ -1,7 +1,6 @@
-"""One SageMaker local-mode run, in outputs/.running-<job>/ (the SDK's local_container_root),
-ends as outputs/<job>/ with model.tar.gz, output.tar.gz, train.log and any failure reason;
-outputs/latest points at it. The SDK (3.27) keeps neither log nor reason, and leaves the
-exited containers and what its root containers wrote: this cleans up, whatever ended the run."""
+"""A local-mode run in outputs/.running-<job>/ ends as outputs/<job>/ (model.tar.gz, train.log,
+any failure reason; outputs/latest points at it): the SDK (3.27) keeps neither log nor reason,
+and leaves the exited containers and what its root containers wrote."""
 
 import hashlib
 import json

@@ -1,6 +1,5 @@
-"""make serve-local [MODEL=...]: the image's `serve` in Docker on localhost, as SageMaker runs
-it (`docker run IMAGE serve`, the model at /opt/ml/model), with the newest local run's model
-or MODEL's; Ctrl-C stops the server (requests in flight finish) and removes the container."""
+"""make serve-local [MODEL=...]: `docker run IMAGE serve` on localhost, as SageMaker runs it,
+with the newest local run's model or MODEL's at /opt/ml/model; Ctrl-C stops and removes it."""
 
 import json
 import signal

@@ -1,7 +1,6 @@
-"""The project the CLI works in: its folder (the one holding settings.env), and the user's
-files the tools read: code/job_contract.py (what train.py accepts and prints), the image's
-sagemaker_runtime.py beside it, and run_estimator.py (the job's definition). Each is loaded
-by file path: code/ is the image's folder, not a package, and none imports anything heavy."""
+"""The project's folder (the one holding settings.env), and the user's files the tools load by
+path (code/ is the image's folder, not a package): job_contract.py, sagemaker_runtime.py and
+run_estimator.py; and the one runner of external commands."""
 
 import importlib.util
 import subprocess
