@@ -5,7 +5,7 @@ import sys
 import time
 from types import SimpleNamespace
 
-from smt import aws, project, search_space, train
+from smt import aws, endpoints, project, search_space, train
 from smt.errors import BadSetting, Failure
 
 NAME_LENGTH = 32  # SageMaker's limit on a tuning job's name; its trials add -NNN-<8 hex>
@@ -169,17 +169,18 @@ def report(job) -> int:
 
 
 def tuning_job(settings):
-    """TUNE_JOB, else the newest tuning job named as make tune names this project's."""
+    """TUNE_JOB, else this project's newest tuning job."""
     from botocore.exceptions import ClientError
     from sagemaker.core.resources import HyperParameterTuningJob as Job
 
     session, region = aws.session(settings.aws_region), settings.aws_region
     if not settings.tune_job:
-        prefix = aws.unique_name(settings.base_job_name, NAME_LENGTH).rsplit("-", 2)[0]
-        newest = Job.get_all(name_contains=prefix, sort_by="CreationTime", sort_order="Descending",
-                             session=session, region=region)  # fmt: skip
+        prefix = endpoints.name_prefix(settings, NAME_LENGTH, stamp=True)
+        sagemaker, listing = session.client("sagemaker"), "list_hyper_parameter_tuning_jobs"
+        kind = "HyperParameterTuningJob"
+        newest = endpoints.newest_first(sagemaker, settings, kind, listing, NameContains=prefix)
         if found := next(newest, None):
-            return found
+            return Job.get(found["HyperParameterTuningJobName"], session=session, region=region)
         raise Failure(f"no tuning job named {prefix}-* in {region}: start one with make tune,"
                       " or name one: TUNE_JOB=<name>")  # fmt: skip
     try:
