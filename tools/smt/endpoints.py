@@ -37,9 +37,8 @@ def name_prefix(settings, length: int, stamp: bool) -> str:
 
 
 def newest_first(sagemaker, settings, kind: str, listing: str, **filters):
-    """This project's jobs of a kind, newest first: those whose ProjectName tag is its own (a
-    name prefix, cut short, may be another project's too). Every page is read, and sorted
-    here: the newest may be on any."""
+    """This project's jobs by their ProjectName tag (a name prefix, cut short, may be another's
+    too), newest first. Every page is read, and sorted here: the newest may be on any."""
     paging = {"PageSize": aws.api_maximum("MaxResults")}  # not the listings' default 10
     pages = sagemaker.get_paginator(listing).paginate(PaginationConfig=paging, **filters)
     found = [job for page in pages for job in page[f"{kind}Summaries"]]
@@ -49,9 +48,8 @@ def newest_first(sagemaker, settings, kind: str, listing: str, **filters):
 
 
 def newest_job(sagemaker, settings) -> tuple[str, str]:
-    """(model, source) of the newest Completed train-remote job of this project. Tuning trials
-    share its name prefix and tags (the tuner copies them): DescribeTrainingJob's TuningJobArn
-    tells them apart."""
+    """(model, source) of this project's newest Completed train-remote job. Tuning trials share
+    its name prefix and tags (the tuner copies them): their TuningJobArn tells them apart."""
     prefix = name_prefix(settings, 40, stamp=False)
     filters = {"NameContains": prefix, "StatusEquals": "Completed"}
     found = newest_first(sagemaker, settings, "TrainingJob", "list_training_jobs", **filters)
@@ -80,9 +78,8 @@ def model_source(session, settings) -> tuple[str, str]:
     else:
         model, source = newest_job(session.client("sagemaker"), settings)
     bucket, _, key = model.removeprefix("s3://").partition("/")
-    s3 = session.client("s3")
     try:
-        s3.head_object(Bucket=bucket, Key=key)
+        session.client("s3").head_object(Bucket=bucket, Key=key)
     except ClientError as error:
         if aws.error_code(error) not in ("404", "NoSuchKey", "NoSuchBucket"):
             raise
@@ -92,9 +89,8 @@ def model_source(session, settings) -> tuple[str, str]:
 
 
 def tensorflow_image(settings) -> tuple[str, str]:
-    """AWS's TensorFlow Serving image for the pinned version, or the nearest one AWS has:
-    the newest at or below it (a SavedModel loads in the same or a newer TF), else the
-    oldest above. (image URI, what was chosen and why)."""
+    """(image URI, why): AWS's TensorFlow Serving for the pinned version, else the newest below
+    it (a SavedModel loads in the same or a newer TF), else the oldest above."""
     from sagemaker.core import image_uris
 
     text = (settings.project_dir / "requirements.txt").read_text()

@@ -28,8 +28,7 @@ def examples(data_dir, n: int):
 
 
 def sender(settings):
-    """(send(body) -> the answer's body, where it goes): ENDPOINT, else serve-local's server over
-    one kept-alive connection."""
+    """(send(body) -> the answer's body, where to): ENDPOINT, else serve-local's (kept alive)."""
     if name := settings.endpoint:
         runtime = aws.session(settings.aws_region).client("sagemaker-runtime")
         invoke = functools.partial(runtime.invoke_endpoint, EndpointName=name, ContentType=JSON)
