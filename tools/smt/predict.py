@@ -55,19 +55,6 @@ def sender(settings):
     return send, f"http://localhost:{port}/invocations"
 
 
-def label_of(answer: bytes) -> int:
-    """The class: the highest score (the first output's, for a model of several)."""
-    import numpy as np
-
-    try:
-        prediction = json.loads(answer)["predictions"][0]
-        if isinstance(prediction, dict):
-            prediction = next(iter(prediction.values()))
-        return int(np.argmax(prediction))
-    except (ValueError, KeyError, IndexError, TypeError, StopIteration):
-        raise Failure(f"the answer has no predictions: {answer[:100]!r}") from None
-
-
 def main(settings) -> int:
     import numpy as np
 
@@ -81,7 +68,13 @@ def main(settings) -> int:
         started = time.perf_counter()
         answer = send(body)
         seconds.append(time.perf_counter() - started)
-        labels.append(label_of(answer))
+        try:  # the class: the highest score (the first output's, for a model of several)
+            prediction = json.loads(answer)["predictions"][0]
+            if isinstance(prediction, dict):
+                prediction = next(iter(prediction.values()))
+            labels.append(int(np.argmax(prediction)))
+        except (ValueError, KeyError, IndexError, TypeError, StopIteration):
+            raise Failure(f"the answer has no predictions: {answer[:100]!r}") from None
     right = np.asarray(labels) == y
     print(f"accuracy: {right.mean():.4f} ({right.sum()} of {len(y)} right)")
     print("example  predicted  label")
