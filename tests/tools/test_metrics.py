@@ -6,7 +6,7 @@ train:progress: the overlay fixture merges the job's values into its answer)."""
 import dataclasses
 
 from helpers import create_training_job
-from smt import metrics, project
+from smt import jobs, project
 
 JOB = "digits-remote-20261126093342"
 # Each value apart from the others and from any count: a value in another metric's row, or a
@@ -57,7 +57,7 @@ def test_the_newest_local_run_gets_a_table_of_final_values_and_a_png_chart(smt, 
 
 def test_metrics_are_read_by_epoch_and_final_values_follow_the_last_epoch(project_dir):
     folder = fake_run(project_dir / "outputs")
-    series = metrics.local_series(folder / "train.log")
+    series = jobs.local_series(folder / "train.log")
     assert series["train:loss"] == [(1, 1.0), (2, 0.5), (3, 0.333333)]  # 6 digits, as printed
     assert series["test:accuracy"] == [(3, 0.91)]
 
@@ -66,9 +66,9 @@ def test_the_chart_has_a_panel_per_quantity_with_whole_epochs_and_test_as_a_fina
     project_dir,
 ):
     folder = fake_run(project_dir / "outputs", epochs=3)
-    series = metrics.local_series(folder / "train.log")
+    series = jobs.local_series(folder / "train.log")
 
-    figure = metrics.chart(series, "digits-run-1", project_dir / "chart.png")
+    figure = jobs.chart(series, "digits-run-1", project_dir / "chart.png")
 
     assert [axis.get_title() for axis in figure.axes] == ["loss", "accuracy"]
     for axis in figure.axes:

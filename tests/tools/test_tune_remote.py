@@ -271,9 +271,38 @@ def test_tune_status_shows_the_newest_tuning_jobs_trials_in_tune_locals_table(
     )
     assert f"stop it: make tune-stop TUNE_JOB={name}" in done.out
     listed = [json.loads(b) for b in bodies(aws, "SageMaker.ListHyperParameterTuningJobs")]
-    assert [body["SortOrder"] for body in listed] == ["Descending"]
+    assert [body["NameContains"] for body in listed] == [name.rsplit("-", 2)[0]]
     [described] = map(json.loads, bodies(aws, "SageMaker.DescribeHyperParameterTuningJob"))
     assert described == {"HyperParameterTuningJobName": name}
+
+
+def test_tune_status_shows_this_projects_newest_tuning_job_on_any_page_not_one_named_alike(
+    smt, ready, aws, overlay
+):
+    ours = submitted(smt("tune", "--wait", "0").out)
+    definition = {key: created(aws)["TrainingJobDefinition"][key] for key in (
+        "AlgorithmSpecification", "RoleArn", "OutputDataConfig", "ResourceConfig",
+        "StoppingCondition")}  # fmt: skip
+    config = {"Strategy": "Random", "HyperParameterTuningJobObjective": {"Type": "Maximize",
+              "MetricName": "validation:accuracy"}, "ResourceLimits": {
+              "MaxNumberOfTrainingJobs": 1, "MaxParallelTrainingJobs": 1}}  # fmt: skip
+    for i in range(100):  # newer, a page of them: their names too start as make tune names ours
+        aws.client("sagemaker").create_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=f"{ours.rsplit('-', 2)[0]}-{i:06x}-v2",
+            HyperParameterTuningJobConfig=config,
+            TrainingJobDefinition=definition,
+            Tags=[{"Key": "ProjectName", "Value": f"{ready.project_name} v2"}],
+        )
+    overlay.tuning_statuses[ANY_JOB] = [tuning("InProgress", running=1)]
+    aws.start_recording()
+
+    done = smt("tune-status")
+
+    assert done.code == 0, done.err
+    assert done.out.startswith(f"Tuning job {ours}: InProgress\n")
+    [described] = map(json.loads, bodies(aws, "SageMaker.DescribeHyperParameterTuningJob"))
+    assert described == {"HyperParameterTuningJobName": ours}
+    assert actions(aws).count("SageMaker.ListHyperParameterTuningJobs") == 2  # both pages
 
 
 def test_a_tuning_job_whose_trials_fail_shows_its_reason_and_each_trials_and_exits_1(

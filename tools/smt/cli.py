@@ -26,7 +26,7 @@ COMMANDS = {
     "tune-stop": ("tune_remote:stop", "stop a tuning job and its trials (TUNE_JOB=)"),
     "serve-local": ("local_server:main", "serve a local model in Docker on localhost"),
     "predict": ("predict:main", "send N test examples to the local server or ENDPOINT="),
-    "metrics": ("metrics:main", "final metrics of the newest local run, or of JOB="),
+    "metrics": ("jobs:metrics", "final metrics of the newest local run, or of JOB="),
     "logs": ("jobs:logs", "a SageMaker job's log, followed while it runs (JOB=)"),
     "stop": ("jobs:stop", "stop a SageMaker job (JOB=)"),
     "deploy": ("endpoints:deploy", "an endpoint of the newest train-remote job or TUNE_JOB's best"),

@@ -6,11 +6,10 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from smt import aws, image
+from smt import aws, image, project
 
 SAGEMAKER_PLATFORM = "linux/amd64"  # the training instances': an arm64 image does not start
 SAGEMAKER = "sagemaker.amazonaws.com"
@@ -19,17 +18,10 @@ SKIPPED = "not checked: "
 ROLE_ARN = re.compile(r"arn:(aws[a-z-]*):iam::(\d{12}):role(/(?:[^/]+/)*)([^/]+)")
 
 
-def run(*command: str) -> subprocess.CompletedProcess:  # not installed or 20 s: "no answer"
-    try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=20, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return subprocess.CompletedProcess(command, 1, "", "no answer")
-
-
 def docker(settings) -> tuple[tuple, dict]:  # the check, and details for the other Docker checks
     if shutil.which("docker") is None:
         return ("FAIL", "docker is not installed", image.INSTALL_DOCKER), {}
-    info = run("docker", "info", "--format", "{{json .}}")
+    info = project.run("docker", "info", "--format", "{{json .}}")
     if info.returncode != 0:
         why = (info.stderr.strip().splitlines() or ["no answer"])[-1]
         return ("FAIL", *(image.unreachable(why) or (f"docker info failed ({why})", "retry"))), {}
@@ -40,11 +32,12 @@ def docker(settings) -> tuple[tuple, dict]:  # the check, and details for the ot
 
 def compose(settings, details: dict) -> tuple:
     """As the SDK's local mode chooses: `docker compose` v2 or later, else `docker-compose`."""
-    plugin = re.search(r"version\s+v?(\d+)(\S*)", run("docker", "compose", "version").stdout)
+    said = project.run("docker", "compose", "version").stdout
+    plugin = re.search(r"version\s+v?(\d+)(\S*)", said)
     if plugin and int(plugin[1]) >= 2:
         return "OK", f"docker compose v{plugin[1]}{plugin[2]} (plugin)"
     if shutil.which("docker-compose"):
-        version = run("docker-compose", "version", "--short").stdout.strip() or "?"
+        version = project.run("docker-compose", "version", "--short").stdout.strip() or "?"
         return "OK", f"docker-compose {version} (standalone)"
     fix = "install the compose plugin (Debian/Ubuntu: sudo apt-get install docker-compose-plugin)"
     return "FAIL", "no Docker Compose: local mode runs its containers with it", fix

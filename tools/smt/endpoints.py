@@ -31,19 +31,31 @@ def project_of(sagemaker, arn: str) -> str | None:
     return {t["Key"]: t["Value"] for page in pages for t in page["Tags"]}.get("ProjectName")
 
 
+def name_prefix(settings, length: int, stamp: bool) -> str:
+    """How the names aws.unique_name(BASE_JOB_NAME, length, stamp) gives begin."""
+    return aws.unique_name(settings.base_job_name, length, stamp).rsplit("-", 1 + stamp)[0]
+
+
+def newest_first(sagemaker, settings, kind: str, listing: str, **filters):
+    """This project's jobs by their ProjectName tag (a name prefix, cut short, may be another's
+    too), newest first. Every page is read, and sorted here: the newest may be on any."""
+    paging = {"PageSize": aws.api_maximum("MaxResults")}  # not the listings' default 10
+    pages = sagemaker.get_paginator(listing).paginate(PaginationConfig=paging, **filters)
+    found = [job for page in pages for job in page[f"{kind}Summaries"]]
+    for job in sorted(found, key=lambda job: job["CreationTime"], reverse=True):
+        if project_of(sagemaker, job[f"{kind}Arn"]) == settings.project_name:
+            yield job
+
+
 def newest_job(sagemaker, settings) -> tuple[str, str]:
-    """(model, source) of the newest Completed train-remote job of this project. Tuning trials
-    share its name prefix and tags (the tuner copies them): DescribeTrainingJob's TuningJobArn
-    tells them apart. Every page is read, and sorted here: the newest may be on any."""
-    prefix = aws.unique_name(settings.base_job_name, 40, stamp=False).rsplit("-", 1)[0]
-    paging = {"PageSize": aws.api_maximum("MaxResults")}  # not ListTrainingJobs' default 10
-    listing = sagemaker.get_paginator("list_training_jobs")
-    pages = listing.paginate(NameContains=prefix, StatusEquals="Completed", PaginationConfig=paging)
-    found = [job for page in pages for job in page["TrainingJobSummaries"]]
-    for summary in sorted(found, key=lambda job: job["CreationTime"], reverse=True):
+    """(model, source) of this project's newest Completed train-remote job. Tuning trials share
+    its name prefix and tags (the tuner copies them): their TuningJobArn tells them apart."""
+    prefix = name_prefix(settings, 40, stamp=False)
+    filters = {"NameContains": prefix, "StatusEquals": "Completed"}
+    found = newest_first(sagemaker, settings, "TrainingJob", "list_training_jobs", **filters)
+    for summary in found:
         job = sagemaker.describe_training_job(TrainingJobName=summary["TrainingJobName"])
-        owner = "TuningJobArn" not in job and project_of(sagemaker, job["TrainingJobArn"])
-        if owner == settings.project_name:  # a trial has none: owner is False
+        if "TuningJobArn" not in job:
             name = job["TrainingJobName"]
             return job["ModelArtifacts"]["S3ModelArtifacts"], f"the newest train-remote job, {name}"
     raise BadSetting(
@@ -66,9 +78,8 @@ def model_source(session, settings) -> tuple[str, str]:
     else:
         model, source = newest_job(session.client("sagemaker"), settings)
     bucket, _, key = model.removeprefix("s3://").partition("/")
-    s3 = session.client("s3")
     try:
-        s3.head_object(Bucket=bucket, Key=key)
+        session.client("s3").head_object(Bucket=bucket, Key=key)
     except ClientError as error:
         if aws.error_code(error) not in ("404", "NoSuchKey", "NoSuchBucket"):
             raise
@@ -78,9 +89,8 @@ def model_source(session, settings) -> tuple[str, str]:
 
 
 def tensorflow_image(settings) -> tuple[str, str]:
-    """AWS's TensorFlow Serving image for the pinned version, or the nearest one AWS has:
-    the newest at or below it (a SavedModel loads in the same or a newer TF), else the
-    oldest above. (image URI, what was chosen and why)."""
+    """(image URI, why): AWS's TensorFlow Serving for the pinned version, else the newest below
+    it (a SavedModel loads in the same or a newer TF), else the oldest above."""
     from sagemaker.core import image_uris
 
     text = (settings.project_dir / "requirements.txt").read_text()

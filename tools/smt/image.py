@@ -3,7 +3,7 @@ same tag on any machine and at any commit (a README edit makes no new image)."""
 
 import hashlib
 import os
-import subprocess
+import shutil
 
 from smt import aws, project
 from smt.errors import Failure
@@ -50,17 +50,14 @@ def unreachable(said: str) -> tuple[str, str] | None:
 
 def docker(*args: str, timeout: float, doing: str, capture: bool = False, stdin=None) -> str:
     """A docker command that must work: a Failure names what it was doing and why not."""
-    try:
-        done = subprocess.run(["docker", *args], timeout=timeout, text=True, input=stdin,
-                              capture_output=capture)  # fmt: skip
-    except FileNotFoundError:
-        raise Failure(f"docker not found; {INSTALL_DOCKER}") from None
-    except subprocess.TimeoutExpired:
-        raise Failure(f"{doing}: docker did not finish within {timeout:g} s") from None
+    if not shutil.which("docker"):
+        raise Failure(f"docker not found; {INSTALL_DOCKER}")
+    late = f"{doing}: docker"
+    done = project.run("docker", *args, timeout=timeout, late=late, capture=capture, stdin=stdin)
     if done.returncode != 0:
         if capture and (daemon := unreachable(done.stderr)):
             raise Failure("; ".join(daemon))
-        why = " ".join((done.stderr or "").split())[-300:] if capture else "docker said why above"
+        why = " ".join(done.stderr.split())[-300:] if capture else "docker said why above"
         raise Failure(f"{doing} failed ({why})")
     return done.stdout or ""
 

@@ -1,7 +1,6 @@
-"""One SageMaker local-mode run, in outputs/.running-<job>/ (the SDK's local_container_root),
-ends as outputs/<job>/ with model.tar.gz, output.tar.gz, train.log and any failure reason;
-outputs/latest points at it. The SDK (3.27) keeps neither log nor reason, and leaves the
-exited containers and what its root containers wrote: this cleans up, whatever ended the run."""
+"""A local-mode run in outputs/.running-<job>/ ends as outputs/<job>/ (model.tar.gz, train.log,
+any failure reason; outputs/latest points at it): the SDK (3.27) keeps neither log nor reason,
+and leaves the exited containers and what its root containers wrote."""
 
 import hashlib
 import json
@@ -58,9 +57,8 @@ class LocalRun:
         self.error = error
         project = re.sub(r"[^-_a-z0-9]", "", self.root.name.lower())  # compose's project name
         label = f"label=com.docker.compose.project={project}"
-        containers = housekeeping("ps", "-aq", "--filter", label)
-        if containers.split():  # docker rm: a second faster than compose down
-            housekeeping("rm", "-f", *containers.split())
+        if containers := housekeeping("ps", "-aq", "--filter", label).split():
+            housekeeping("rm", "-f", *containers)  # docker rm: a second faster than compose down
         uid, gid = os.geteuid(), os.getegid()  # the containers ran as root: chown back what
         for folder in (self.root, self.checkpoints):  # they wrote, with the image (no sudo)
             if uid != 0 and any(p.stat().st_uid != uid for p in folder.rglob("*")):
@@ -72,9 +70,8 @@ class LocalRun:
             packed.replace(self.folder / packed.name)
         for leftover in filter(Path.is_dir, self.folder.iterdir()):
             shutil.rmtree(leftover, ignore_errors=True)
-        reason = next(filter(None, reasons), None)
-        if reason or error:
-            reason = reason or f"the run did not finish: {aws.explain(error)}".rstrip(": ")
+        unfinished = error and f"the run did not finish: {aws.explain(error)}".rstrip(": ")
+        if reason := next(filter(None, reasons), unfinished):
             (self.folder / "failure").write_text(reason + "\n")
         point_latest(self.outputs, self.name)
         return isinstance(error, (RuntimeError, KeyboardInterrupt))

@@ -1,6 +1,5 @@
-"""make serve-local [MODEL=...]: the image's `serve` in Docker on localhost, as SageMaker runs
-it (`docker run IMAGE serve`, the model at /opt/ml/model), with the newest local run's model
-or MODEL's; Ctrl-C stops the server (requests in flight finish) and removes the container."""
+"""make serve-local [MODEL=...]: `docker run IMAGE serve` on localhost, as SageMaker runs it,
+with the newest local run's model or MODEL's at /opt/ml/model; Ctrl-C stops and removes it."""
 
 import json
 import signal
@@ -12,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from smt import image
+from smt import image, project
 from smt.errors import BadSetting, Failure
 
 BOOT_SECONDS = 180  # each worker imports TensorFlow and loads the model
@@ -54,11 +53,7 @@ def model_mount(model: str | None, outputs: Path) -> tuple[Path, str]:
 
 def quietly(*args: str, timeout: float) -> str:
     """A docker command whose failure is an answer (the container has gone), not news."""
-    try:
-        done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise Failure(f"docker {args[0]} did not finish within {timeout:g} s") from None
-    return done.stdout.strip()
+    return project.run("docker", *args, timeout=timeout, late=f"docker {args[0]}").stdout.strip()
 
 
 def wait_until_ready(url: str, container: str) -> str | None:

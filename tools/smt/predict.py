@@ -2,6 +2,7 @@
 scales its inputs), one a request in TensorFlow Serving's JSON, to make serve-local's server or
 an endpoint; prints the accuracy, the first 5 predictions and the latency p50/p99."""
 
+import functools
 import http.client
 import json
 import time
@@ -26,8 +27,12 @@ def examples(data_dir, n: int):
     return (np.concatenate(arrays)[:n] for arrays in zip(*pairs, strict=True))
 
 
-def local_server(settings):
-    """send(body) -> the answer's body, over one kept-alive connection to localhost."""
+def sender(settings):
+    """(send(body) -> the answer's body, where to): ENDPOINT, else serve-local's (kept alive)."""
+    if name := settings.endpoint:
+        runtime = aws.session(settings.aws_region).client("sagemaker-runtime")
+        invoke = functools.partial(runtime.invoke_endpoint, EndpointName=name, ContentType=JSON)
+        return lambda body: invoke(Accept=JSON, Body=body)["Body"].read(), f"endpoint {name}"
     port = settings.serve_port
     connection = http.client.HTTPConnection("localhost", port, timeout=60)
 
@@ -50,35 +55,11 @@ def local_server(settings):
     return send, f"http://localhost:{port}/invocations"
 
 
-def endpoint(settings):
-    """send(body) -> the answer's body, from the SageMaker endpoint ENDPOINT."""
-    runtime, name = aws.session(settings.aws_region).client("sagemaker-runtime"), settings.endpoint
-
-    def send(body: bytes) -> bytes:
-        reply = runtime.invoke_endpoint(EndpointName=name, ContentType=JSON, Accept=JSON, Body=body)
-        return reply["Body"].read()
-
-    return send, f"endpoint {name}"
-
-
-def label_of(answer: bytes) -> int:
-    """The class: the highest score (the first output's, for a model of several)."""
-    import numpy as np
-
-    try:
-        prediction = json.loads(answer)["predictions"][0]
-        if isinstance(prediction, dict):
-            prediction = next(iter(prediction.values()))
-        return int(np.argmax(prediction))
-    except (ValueError, KeyError, IndexError, TypeError, StopIteration):
-        raise Failure(f"the answer has no predictions: {answer[:100]!r}") from None
-
-
 def main(settings) -> int:
     import numpy as np
 
     x, y = examples(settings.project_dir / settings.data_dir, settings.n)  # as given, if absolute
-    send, target = (endpoint if settings.endpoint else local_server)(settings)
+    send, target = sender(settings)
     sending = f"sending {len(x)} examples of {settings.data_dir / 'test'} to {target}"
     print(f"{sending}, one a request", flush=True)
     labels, seconds = [], []
@@ -87,7 +68,13 @@ def main(settings) -> int:
         started = time.perf_counter()
         answer = send(body)
         seconds.append(time.perf_counter() - started)
-        labels.append(label_of(answer))
+        try:  # the class: the highest score (the first output's, for a model of several)
+            prediction = json.loads(answer)["predictions"][0]
+            if isinstance(prediction, dict):
+                prediction = next(iter(prediction.values()))
+            labels.append(int(np.argmax(prediction)))
+        except (ValueError, KeyError, IndexError, TypeError, StopIteration):
+            raise Failure(f"the answer has no predictions: {answer[:100]!r}") from None
     right = np.asarray(labels) == y
     print(f"accuracy: {right.mean():.4f} ({right.sum()} of {len(y)} right)")
     print("example  predicted  label")

@@ -1,7 +1,6 @@
-"""The project the CLI works in: its folder (the one holding settings.env), and the user's
-files the tools read: code/job_contract.py (what train.py accepts and prints), the image's
-sagemaker_runtime.py beside it, and run_estimator.py (the job's definition). Each is loaded
-by file path: code/ is the image's folder, not a package, and none imports anything heavy."""
+"""The project's folder (the one holding settings.env), and the user's files the tools load by
+path (code/ is the image's folder, not a package): job_contract.py, sagemaker_runtime.py and
+run_estimator.py; and the one runner of external commands."""
 
 import importlib.util
 import subprocess
@@ -14,9 +13,9 @@ from smt.settings import SETTINGS_FILE
 
 
 @cache
-def root(start: Path | None = None) -> Path:
+def root() -> Path:
     """The nearest folder, from the working directory up, that holds settings.env."""
-    here = (start or Path.cwd()).resolve()
+    here = Path.cwd().resolve()
     for folder in (here, *here.parents):
         if (folder / SETTINGS_FILE).is_file():
             return folder
@@ -39,36 +38,43 @@ def load_file(name: str, path: Path):
     return sys.modules[name]
 
 
-def runtime(project_dir: Path | None = None):
+def runtime():
     """code/sagemaker_runtime.py: coerce_hyperparameter, metric_definitions, NUMBER ..."""
-    code = (project_dir or root()) / "code"
+    code = root() / "code"
     load_file("job_contract", code / "job_contract.py")  # sagemaker_runtime imports it
     return load_file("sagemaker_runtime", code / "sagemaker_runtime.py")
 
 
-def contract(project_dir: Path | None = None):
+def contract():
     """code/job_contract.py: HYPERPARAMETERS, METRIC_NAMES, SEARCH_SPACE, OBJECTIVE."""
-    runtime(project_dir)
+    runtime()
     return sys.modules["job_contract"]
 
 
-def job_definition(project_dir: Path | None = None):
-    """run_estimator.py: its trainer_arguments(job) is the one function of the user's that
-    the tools call."""
-    return load_file("run_estimator", (project_dir or root()) / "run_estimator.py")
+def job_definition():
+    """run_estimator.py, whose trainer_arguments(job) is the one user function the tools call."""
+    return load_file("run_estimator", root() / "run_estimator.py")
 
 
-def git(*args: str, cwd: Path | None = None) -> str:
-    """git's answer, or "" outside a git work tree (or without git)."""
+def run(*command: str, timeout: float = 20, late: str = "", capture=True, stdin=None):
+    """`command`'s CompletedProcess; when it cannot run or is not done within `timeout` s,
+    returncode 1 and "no answer", or, given `late` (what was running), a Failure."""
     try:
-        done = subprocess.run(["git", *args], cwd=cwd or root(), capture_output=True,
-                              text=True, timeout=20)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return done.stdout.strip() if done.returncode == 0 else ""
+        return subprocess.run(
+            command, timeout=timeout, text=True, input=stdin, capture_output=capture
+        )
+    except subprocess.TimeoutExpired:
+        if late:
+            raise Failure(f"{late} did not finish within {timeout:g} s") from None
+    except OSError:
+        pass
+    return subprocess.CompletedProcess(command, 1, "", "no answer")
 
 
 def git_state() -> dict[str, str]:
-    """The commit and whether the work tree has changes: labels and tags record them."""
-    commit = git("rev-parse", "--short=12", "HEAD")
-    return {"commit": commit or "none", "dirty": str(bool(commit and git("status", "--porcelain")))}
+    """The commit ("none" outside git) and whether the work tree has changes, for labels."""
+    git = ("git", "-C", str(root()))
+    head = run(*git, "rev-parse", "--short=12", "HEAD")
+    commit = head.stdout.strip() if head.returncode == 0 else ""
+    changes = commit and run(*git, "status", "--porcelain").stdout.strip()
+    return {"commit": commit or "none", "dirty": str(bool(changes))}

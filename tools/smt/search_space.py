@@ -29,17 +29,28 @@ class Trial(NamedTuple):
 
 
 def checked(settings) -> tuple[list[Range], tuple[str, str]]:
-    """BadSetting names the first thing wrong, before anything runs or is paid for."""
+    """(the ranges, (OBJECTIVE's metric, 'maximize' or 'minimize')); BadSetting names the first
+    thing wrong, before anything runs or is paid for."""
     if settings.max_parallel > settings.max_jobs:
         raise BadSetting(f"MAX_PARALLEL: {settings.max_parallel} is above MAX_JOBS"
                          f" {settings.max_jobs}, which is all the trainings there are; use"
                          f" MAX_PARALLEL <= {settings.max_jobs}")  # fmt: skip
-    found, goal, static = ranges(), objective(), typed_hyperparameters(settings.hparams)
-    for name in [r.name for r in found if r.name in static]:
-        raise BadSetting(f"HPARAMS sets {name}, which SEARCH_SPACE tunes: drop it from HPARAMS,"
+    found, contract = ranges(), project.contract()
+    name, direction = contract.OBJECTIVE  # a validation metric that train.py prints
+    if name not in contract.METRIC_NAMES:
+        known = ", ".join(contract.METRIC_NAMES)
+        raise BadSetting(f"OBJECTIVE {name!r} is not a metric train.py prints; it prints {known}")
+    if not name.startswith("validation:"):
+        raise BadSetting(f"OBJECTIVE {name!r}: tune on a validation:* metric; test:* is the"
+                         " final, unseen score and train:* rewards overfitting")  # fmt: skip
+    if str(direction).lower() not in ("maximize", "minimize"):
+        raise BadSetting(f"OBJECTIVE direction {direction!r}: use 'maximize' or 'minimize'")
+    static = typed_hyperparameters(settings.hparams)
+    for tuned in [r.name for r in found if r.name in static]:
+        raise BadSetting(f"HPARAMS sets {tuned}, which SEARCH_SPACE tunes: drop it from HPARAMS,"
                          " or drop its range from SEARCH_SPACE in code/job_contract.py to keep"
                          " it fixed")  # fmt: skip
-    return found, goal
+    return found, (name, str(direction).lower())
 
 
 def ranges(space: dict | None = None) -> list[Range]:
@@ -64,9 +75,8 @@ def _checked(name: str, declared) -> Range:
         if not declared:
             raise BadSetting(f"{where}: an empty list of values; give at least one")
         return Range(name, None, values=tuple(map(coerce, declared)))
-    if not (
-        isinstance(declared, tuple) and len(declared) == 3 and declared[0] in ("linear", "log")
-    ):
+    shaped = isinstance(declared, tuple) and len(declared) == 3 and declared[0] in ("linear", "log")
+    if not shaped:
         raise BadSetting(f"{where}: give ('linear' or 'log', lowest, highest) or a list of values")
     scale, low, high = declared[0], coerce(declared[1]), coerce(declared[2])
     if low >= high:
@@ -74,21 +84,6 @@ def _checked(name: str, declared) -> Range:
     if scale == "log" and low <= 0:
         raise BadSetting(f"{where}: a log scale needs lowest > 0, not {low}")
     return Range(name, scale, low, high)
-
-
-def objective() -> tuple[str, str]:
-    """(metric name, 'maximize' or 'minimize'): a validation metric that train.py prints."""
-    contract = project.contract()
-    name, direction = contract.OBJECTIVE
-    if name not in contract.METRIC_NAMES:
-        known = ", ".join(contract.METRIC_NAMES)
-        raise BadSetting(f"OBJECTIVE {name!r} is not a metric train.py prints; it prints {known}")
-    if not name.startswith("validation:"):
-        raise BadSetting(f"OBJECTIVE {name!r}: tune on a validation:* metric; test:* is the"
-                         " final, unseen score and train:* rewards overfitting")  # fmt: skip
-    if str(direction).lower() not in ("maximize", "minimize"):
-        raise BadSetting(f"OBJECTIVE direction {direction!r}: use 'maximize' or 'minimize'")
-    return name, str(direction).lower()
 
 
 def sample(checked: list[Range], rng: random.Random) -> dict:

@@ -118,9 +118,8 @@ def train_local(settings) -> int:
         local = trainer(j, local_root=run.root)
         if settings.code_mount:  # local mode mounts a file:// submit directory at /opt/ml/code
             code = settings.project_dir / "code"  # and the toolkit runs train.py from there
-            print(
-                f"code mount ON: {code} is mounted over /opt/ml/code; edits run without make build"
-            )
+            mounted = f"{code} is mounted over /opt/ml/code; edits run without make build"
+            print(f"code mount ON: {mounted}")
             mount = {"sagemaker_submit_directory": code.as_uri(), "sagemaker_program": "train.py"}
             local.hyperparameters = {**(local.hyperparameters or {}), **mount}
         folders = [(c, j.data_dir.resolve() / c) for c in CHANNELS]

@@ -20,8 +20,7 @@ MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "SMT_MAKE_GOALS")  # n
 
 
 def trial_command(settings, hparams: str, base: str) -> list[str]:
-    """`smt train-local` with the trial's HPARAMS and job name, this image's tag, and every
-    other setting train-local shares with tune-local as this command has it."""
+    """`smt train-local` for a trial, with every other setting it reads as tune-local has it."""
     given = {"HPARAMS": hparams, "BASE_JOB_NAME": base, "IMAGE_TAG": settings.image_tag}
     command = [sys.executable, "-m", "smt", "train-local"]
     for setting in for_command("train-local"):

@@ -1,11 +1,12 @@
 """make tune, tune-status and tune-stop: the SDK's HyperparameterTuner over train-remote's
 trainer and channels and SEARCH_SPACE, all checked before anything is paid for."""
 
+import functools
 import sys
 import time
 from types import SimpleNamespace
 
-from smt import aws, project, search_space, train
+from smt import aws, endpoints, project, search_space, train
 from smt.errors import BadSetting, Failure
 
 NAME_LENGTH = 32  # SageMaker's limit on a tuning job's name; its trials add -NNN-<8 hex>
@@ -22,8 +23,7 @@ def sdk_range(r):
 
 
 def hyperband(j):
-    """Hyperband's most epochs: SageMaker infers it from the static hyperparameters only,
-    so a default epochs (not in HPARAMS) is given here."""
+    """Hyperband's most epochs: SageMaker reads only the static hyperparameters, not defaults."""
     from sagemaker.core import shapes
 
     declared = project.contract().HYPERPARAMETERS
@@ -97,9 +97,8 @@ def progress(job) -> str:
 
 
 def follow(job, poll: float) -> int:
-    """The progress line until the job ends, then the report. A loop of our own: boto3 has
-    no waiter for tuning jobs, and the SDK's HyperParameterTuningJob.wait() draws a panel of
-    its own with the status alone (no trials, no best yet) and raises on Failed."""
+    """A loop of our own: boto3 has no waiter for tuning jobs, and the SDK's wait() draws a
+    panel of its own with the status alone (no trials, no best yet) and raises on Failed."""
     line = aws.Progress()
     try:
         while True:
@@ -169,27 +168,25 @@ def report(job) -> int:
 
 
 def tuning_job(settings):
-    """TUNE_JOB, else the newest tuning job named as make tune names this project's."""
-    from botocore.exceptions import ClientError
+    """TUNE_JOB, else this project's newest tuning job."""
     from sagemaker.core.resources import HyperParameterTuningJob as Job
 
     session, region = aws.session(settings.aws_region), settings.aws_region
+    get = functools.partial(Job.get, session=session, region=region)
     if not settings.tune_job:
-        prefix = aws.unique_name(settings.base_job_name, NAME_LENGTH).rsplit("-", 2)[0]
-        newest = Job.get_all(name_contains=prefix, sort_by="CreationTime", sort_order="Descending",
-                             session=session, region=region)  # fmt: skip
+        prefix = endpoints.name_prefix(settings, NAME_LENGTH, stamp=True)
+        sagemaker, listing = session.client("sagemaker"), "list_hyper_parameter_tuning_jobs"
+        kind = "HyperParameterTuningJob"
+        newest = endpoints.newest_first(sagemaker, settings, kind, listing, NameContains=prefix)
         if found := next(newest, None):
-            return found
+            return get(found["HyperParameterTuningJobName"])
         raise Failure(f"no tuning job named {prefix}-* in {region}: start one with make tune,"
                       " or name one: TUNE_JOB=<name>")  # fmt: skip
-    try:
-        return Job.get(settings.tune_job, session=session, region=region)
-    except ClientError as error:
-        if not aws.is_missing(error):
-            raise
-        raise Failure(f"TUNE_JOB: there is no tuning job {settings.tune_job} in {region}; check"
-                      " the name and AWS_REGION: aws sagemaker list-hyper-parameter-tuning-jobs"
-                      f" --region {region}") from None  # fmt: skip
+    if job := endpoints.existing(get, hyper_parameter_tuning_job_name=settings.tune_job):
+        return job
+    raise Failure(f"TUNE_JOB: there is no tuning job {settings.tune_job} in {region}; check"
+                  " the name and AWS_REGION: aws sagemaker list-hyper-parameter-tuning-jobs"
+                  f" --region {region}")  # fmt: skip
 
 
 def model_of(job, trial: str) -> str:
