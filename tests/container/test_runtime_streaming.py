@@ -37,7 +37,7 @@ def test_a_channel_is_counted_from_its_headers_and_streams_every_example_once_an
 ):
     write_files(channel_dir, [10, 7, 5])
     channel = runtime.open_channel("training", required=True)
-    assert (channel.counts, channel.examples, channel.shape) == ([10, 7, 5], 22, (2, 3))
+    assert (channel.examples, channel.steps_of, channel.shape) == (22, 22, (2, 3))
     dataset, steps = runtime.stream(channel, batch_size=4, seed=0, shuffle=True)
     assert steps == 6
     for _ in range(2):  # each epoch starts anew and ends with the data
@@ -69,17 +69,6 @@ def test_without_shuffling_every_epoch_reads_the_same_order(channel_dir):
     assert steps == 4 and sorted(first) == list(range(10)) and sum(epoch(dataset), []) == first
 
 
-def test_a_validation_share_held_out_is_every_tenth_example_and_apart_from_training(channel_dir):
-    write_files(channel_dir, [25, 12])
-    kept, held = runtime.open_channel("training", required=True).hold_out(every=10)
-    assert (kept.examples, held.examples) == (32, 5)
-    kept_labels = sum(epoch(runtime.stream(kept, 8, seed=0, shuffle=True)[0]), [])
-    held_labels = sum(epoch(runtime.stream(held, 8, seed=0, shuffle=False)[0]), [])
-    assert sorted(held_labels) == [0, 10, 20, 25, 35]  # the 1st, 11th and 21st of each file
-    assert not set(kept_labels) & set(held_labels)
-    assert sorted(kept_labels + held_labels) == list(range(37))
-
-
 @pytest.mark.parametrize("sizes, fewest", [([6, 6, 6, 6], 12), ([6, 6, 6], 6)])
 def test_replicated_data_gives_each_host_every_nth_file_and_all_hosts_the_same_steps(
     channel_dir, sizes, fewest
@@ -103,7 +92,7 @@ def test_a_host_reads_every_nth_file_of_replicated_data_and_all_it_got_sharded_b
     cluster = runtime.Cluster(plan, strategy=None, seed=0)
     names = [file.name for file in cluster.channel("training", required=True).files]
     assert names == ["data-00001.npz", "data-00003.npz"]
-    said = "worker 1 reads channel 'training' from data-00001.npz, data-00003.npz"
+    said = "worker 1 reads channel 'training' (2 files): data-00001.npz, data-00003.npz"
     assert capsys.readouterr().out.splitlines() == [said]  # every worker says it, not the chief
     sharded = {"training": {"S3DistributionType": "ShardedByS3Key"}}
     monkeypatch.setenv("SM_INPUT_DATA_CONFIG", json.dumps(sharded))

@@ -168,10 +168,11 @@ def score_model(run_folder: Path, data_dir: Path, scratch: Path) -> tuple[list[s
         names = [name.removeprefix("./") for name in archive.getnames()]
         archive.extractall(scratch, filter="data")
     model = tf.saved_model.load(str(scratch / "1"))
-    with np.load(data_dir / "test" / "data.npz") as data:
-        outputs = model.signatures["serving_default"](tf.constant(data["x"], "float32"))
-        scores = next(iter(outputs.values())).numpy()
-        return names, float((scores.argmax(axis=1) == data["y"]).mean())
+    files = [np.load(file) for file in sorted((data_dir / "test").glob("*.npz"))]
+    x, y = (np.concatenate([file[name] for file in files]) for name in ("x", "y"))
+    outputs = model.signatures["serving_default"](tf.constant(x, "float32"))
+    scores = next(iter(outputs.values())).numpy()
+    return names, float((scores.argmax(axis=1) == y).mean())
 
 
 def bake(out: Path, env: dict, **answers: str) -> None:
@@ -186,7 +187,15 @@ def bake(out: Path, env: dict, **answers: str) -> None:
     )
 
 
-def sagemaker_host(root: Path, data: Path, hyperparameters: dict, code: Path | None = None):
+def sagemaker_host(
+    root: Path,
+    data: Path,
+    hyperparameters: dict,
+    code: Path | None = None,
+    host: str = "algo-1",
+    hosts: tuple[str, ...] = ("algo-1",),
+    distribution: str = "FullyReplicated",
+):
     """/opt/ml as SageMaker lays it out for one host (config, channels, model, output) under
     root, and the `docker run` mounts of it: its folders, not /opt/ml itself, which would
     hide the image's /opt/ml/code (unless `code` is given to mount there instead)."""
@@ -194,12 +203,11 @@ def sagemaker_host(root: Path, data: Path, hyperparameters: dict, code: Path | N
     config.mkdir(parents=True)
     (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
     (config / "resourceconfig.json").write_text(
-        json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]})
+        json.dumps({"current_host": host, "hosts": list(hosts)})
     )
     channels = sorted(p.name for p in data.iterdir() if p.is_dir())
-    (config / "inputdataconfig.json").write_text(
-        json.dumps({c: {"TrainingInputMode": "File"} for c in channels})
-    )
+    config_of = {"TrainingInputMode": "File", "S3DistributionType": distribution}
+    (config / "inputdataconfig.json").write_text(json.dumps(dict.fromkeys(channels, config_of)))
     for channel in channels:
         shutil.copytree(data / channel, root / "input" / "data" / channel)
     for folder in ("model", "output"):

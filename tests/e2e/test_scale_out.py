@@ -3,9 +3,12 @@ stopped with SIGTERM that resumes, and the failures a user can cause."""
 
 import base64
 import json
+import re
+import shutil
 import subprocess
+from pathlib import Path
 
-from engines import Stopwatch, make, make_argv, run, score_model
+from engines import Stopwatch, image_of, make, make_argv, run, sagemaker_host, score_model
 from helpers import put_image_tag
 
 HPARAMS = "epochs=4 learning-rate=0.005"
@@ -27,17 +30,67 @@ def latest(project):
     return project["path"] / "outputs" / "latest"
 
 
+def shards_of(project, data: Path, shards: int) -> Path:
+    """The project's digits data written again, as `shards` equal files a channel."""
+    venv = project["settings"]["VENV"]  # make data reads no BASE_IMAGE: it would refuse it
+    make(project["path"], "data", env=project["env"], DATASET="digits", SHARDS=shards,
+         DATA_DIR=data, VENV=venv)  # fmt: skip
+    return data
+
+
+def files_read(log: str, worker: int) -> dict[str, str]:
+    """{channel: its files} as the worker said it reads them."""
+    said = re.findall(rf"worker {worker} reads channel '(\w+)' \(\d+ files\): (.+)", log)
+    return dict(said)
+
+
 def test_two_hosts_train_one_model_that_scores_like_one_host(project, tmp_path):
-    train_local(project, HPARAMS=HPARAMS)
-    _, one_host = score_model(latest(project), project["path"] / "data", tmp_path / "one")
+    data = shards_of(project, tmp_path / "data", shards=2)
+    train_local(project, HPARAMS=HPARAMS, DATA_DIR=data)
+    _, one_host = score_model(latest(project), data, tmp_path / "one")
     with Stopwatch("train-local, 2 hosts"):
-        done = train_local(project, HPARAMS=HPARAMS, INSTANCE_COUNT=2)
+        done = train_local(project, HPARAMS=HPARAMS, INSTANCE_COUNT=2, DATA_DIR=data)
     assert "cluster: worker 0 of 2 (algo-1:2222, algo-2:2222)" in done.stdout
     assert "cluster: worker 1 of 2 (algo-1:2222, algo-2:2222)" in done.stdout
     assert "2 replicas" in done.stdout
-    names, two_hosts = score_model(latest(project), project["path"] / "data", tmp_path / "two")
+    # replicated data: each worker reads every other file, none of the other's
+    assert files_read(done.stdout, 0)["training"] == "data-00000-of-00002.npz"
+    assert files_read(done.stdout, 1)["training"] == "data-00001-of-00002.npz"
+    names, two_hosts = score_model(latest(project), data, tmp_path / "two")
     assert names.count("1/saved_model.pb") == 1  # one model, from the chief
     assert two_hosts > 0.8 and abs(two_hosts - one_host) < 0.05, (one_host, two_hosts)
+
+
+def test_two_hosts_sharded_by_s3_key_each_train_on_the_files_they_were_given(project, tmp_path):
+    """SageMaker's ShardedByS3Key, which local mode does not do: two bare `docker run IMAGE
+    train` on one network, as SageMaker starts its hosts, each given one file a channel."""
+    data, hosts = shards_of(project, tmp_path / "data", shards=2), ("algo-1", "algo-2")
+    image = image_of(project["path"], project["env"], project["settings"])
+    network = f"sharded-{tmp_path.name}"[:60]
+    run(["docker", "network", "create", network])
+    try:
+        for index, host in enumerate(hosts):
+            own = tmp_path / host / "data"  # the files SageMaker would copy to this host
+            for channel in ("training", "validation", "test"):
+                (own / channel).mkdir(parents=True)
+                shutil.copy(data / channel / f"data-0000{index}-of-00002.npz", own / channel)
+            mounts = sagemaker_host(tmp_path / host / "ml", own, {"epochs": "2"}, host=host,
+                                    hosts=hosts, distribution="ShardedByS3Key")  # fmt: skip
+            run(["docker", "run", "-d", "--name", f"{network}-{host}", "--network", network,
+                 "--network-alias", host, "--hostname", host, *mounts, image, "train"])  # fmt: skip
+        with Stopwatch("2 hosts, ShardedByS3Key, bare docker run"):
+            codes = [run(["docker", "wait", f"{network}-{h}"], timeout=900).stdout for h in hosts]
+        logs = [run(["docker", "logs", f"{network}-{h}"]).stdout for h in hosts]
+    finally:
+        run(["docker", "rm", "-f", *(f"{network}-{h}" for h in hosts)], check=False)
+        run(["docker", "network", "rm", network], check=False)
+    assert [code.strip() for code in codes] == ["0", "0"], logs
+    for worker, log in enumerate(logs):  # each host read all it got, and only that
+        assert files_read(log, worker) == dict.fromkeys(
+            ("training", "validation", "test"), f"data-0000{worker}-of-00002.npz"
+        )
+    assert (tmp_path / "algo-1" / "ml" / "model" / "1" / "saved_model.pb").is_file()
+    assert not (tmp_path / "algo-2" / "ml" / "model" / "1").exists()  # the chief's alone
 
 
 def running_container() -> str:

@@ -1,8 +1,8 @@
 """Serving what was trained, on real engines: the image's `serve` as SageMaker starts it
 (`docker run IMAGE serve`, the model at /opt/ml/model), its answers in TF Serving's two
 formats to the images as stored (the model scales them), a few bad requests (all of them, with
-a stub model: container/test_serving_api.py), under load and through SIGTERM; then make serve-local and
-make predict."""
+a stub model: container/test_serving_api.py), under load and through SIGTERM; then make
+serve-local and make predict."""
 
 import io
 import json

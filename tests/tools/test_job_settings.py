@@ -79,6 +79,24 @@ def test_a_setting_of_remote_jobs_is_refused_for_a_local_run(smt, name, value):
     assert line == f"error: {name}: a setting of remote jobs (make train-remote)"
 
 
+@pytest.mark.parametrize("command", ["train-local", "train-remote"])
+def test_more_hosts_than_files_is_refused_saying_how_many_to_write(smt, command):
+    """Each host reads files of its own; the baked project's data is one file a channel."""
+    line = one_line(smt(command, "--instance-count", "2"))
+    assert line == (
+        "error: INSTANCE_COUNT: 2 hosts read files of their own, and data/training has 1:"
+        " make data SHARDS=2"
+    )
+
+
+def test_pipe_mode_is_refused_before_the_job_with_the_modes_that_stream(smt):
+    line = one_line(smt("train-remote", "--input-mode", "Pipe"))
+    assert line == (
+        "error: INPUT_MODE: Pipe sends a channel as one stream, which train.py does not read:"
+        " use File or FastFile (train.py streams both)"
+    )
+
+
 def test_max_wait_without_spot_says_to_turn_spot_on(smt):
     line = one_line(smt("train-remote", "--max-wait", "7200"))
     assert line == "error: MAX_WAIT: it applies to spot jobs only: add SPOT=1"
@@ -102,6 +120,8 @@ def test_a_setting_comes_from_the_option_then_the_environment_then_settings_env(
 ):
     with (project_dir / "settings.env").open("a") as env_file:
         env_file.write('HPARAMS = "epochs=2 learning-rate=0.001"\nINSTANCE_COUNT = 4\n')
+    for index in range(1, 4):  # a file for each of up to 4 hosts
+        (project_dir / "data" / "training" / f"data-{index}.npz").write_bytes(b"npz")
     monkeypatch.setenv("INSTANCE_COUNT", "3")
 
     def job(**given):

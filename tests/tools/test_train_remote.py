@@ -85,6 +85,7 @@ def test_the_request_carries_the_settings_and_the_channels_synced_from_data_dir(
         Bucket=BUCKET, Key=f"projects/{REPOSITORY}/data/training/stale.npz"
     )
     shutil.rmtree(project_dir / "data" / "validation")
+    shards(project_dir, 2)  # one file for each of the 2 hosts
     (project_dir / "data" / "raw").mkdir()
     (project_dir / "data" / "raw" / "download.gz").write_bytes(b"not a channel")
 
@@ -122,8 +123,9 @@ def test_the_request_carries_the_settings_and_the_channels_synced_from_data_dir(
     assert {s["S3DataDistributionType"] for s in channels.values()} == {"FullyReplicated"}
     listed = account.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="projects/")["Contents"]
     assert sorted(o["Key"] for o in listed) == [
-        f"projects/{REPOSITORY}/data/{name}/data.npz" for name in ("test", "training")
-    ]
+        f"projects/{REPOSITORY}/data/{name}" for name in
+        ("test/data.npz", "training/data-00000-of-00002.npz", "training/data-00001-of-00002.npz")
+    ]  # fmt: skip
     assert done.out.splitlines()[-1] == jobs.hint(request["TrainingJobName"])
 
 

@@ -75,6 +75,12 @@ def job(settings, remote: bool) -> SimpleNamespace:
     if remote and sharded and not settings.data_s3 and files % hosts:
         raise BadSetting(f"DATA_DISTRIBUTION: ShardedByS3Key: {files} file(s) in {shown} do"
                          f" not divide among {hosts} hosts: make data SHARDS={hosts}")  # fmt: skip
+    if not (remote and settings.data_s3) and files < hosts:  # each host reads files of its own
+        raise BadSetting(f"INSTANCE_COUNT: {hosts} hosts read files of their own, and {shown}"
+                         f" has {files}: make data SHARDS={hosts}")  # fmt: skip
+    if settings.input_mode == "Pipe":
+        raise BadSetting("INPUT_MODE: Pipe sends a channel as one stream, which train.py does"
+                         " not read: use File or FastFile (train.py streams both)")  # fmt: skip
     return j
 
 

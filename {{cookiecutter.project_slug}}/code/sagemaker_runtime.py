@@ -77,30 +77,15 @@ def parse_metric_line(line: str) -> tuple[str, float, int | None] | None:
 
 @dataclasses.dataclass
 class Channel:
-    """The .npz files of a channel that this host reads, counted from their headers: nothing
-    else is read before training, and the data is then streamed a file at a time (stream()),
-    so that memory does not grow with the channel."""
+    """This host's .npz files of a channel, counted from their headers before training; read
+    a file at a time as it trains (stream()): memory does not grow with the channel."""
 
     name: str
     files: list[Path]
-    counts: list[int]  # examples in each file
+    examples: int
     shape: tuple  # of one example
     dtype: str
     steps_of: int  # the examples that set the steps: the fewest any host reads
-    keep: tuple | None = None  # after hold_out: (every, held) keeps every n-th, or the rest
-
-    @property
-    def examples(self) -> int:
-        return sum(self.counts)
-
-    def hold_out(self, every: int) -> tuple["Channel", "Channel"]:
-        """(kept, held out): every n-th example of each file held out, for validation."""
-        held = [len(range(0, n, every)) for n in self.counts]
-        kept = [n - h for n, h in zip(self.counts, held, strict=True)]
-        return (
-            dataclasses.replace(self, counts=kept, keep=(every, False), steps_of=sum(kept)),
-            dataclasses.replace(self, counts=held, keep=(every, True), steps_of=sum(held)),
-        )
 
     def read(self, file: bytes):  # one file's (x, y), in numpy, while the model trains
         import numpy as np
@@ -111,10 +96,6 @@ class Channel:
                 x, y = arrays["x"], arrays["y"].astype("int64")
         except Exception as error:  # BadZipFile, a CRC error, OSError: the file is corrupt
             raise JobError(f"channel '{self.name}': {path.name} cannot be read ({error})") from None
-        if self.keep:
-            every, held = self.keep
-            mask = (np.arange(len(y)) % every == 0) == held
-            x, y = x[mask], y[mask]
         return x, y
 
 
@@ -149,7 +130,7 @@ def open_channel(name: str, required: bool, hosts: int = 1, index: int = 0, chec
     if not folder or not Path(folder).is_dir():
         if not required:
             return None
-        raise JobError(f"{channel} is missing ({variable} is {folder!r}); pass it to the job")
+        raise JobError(f"{channel} is missing ({variable} is {folder!r}): make data writes it")
     files = sorted(Path(folder).rglob("*.npz"))
     if not files:
         raise JobError(f"{channel} has no .npz files in {folder}; run make data")
@@ -164,7 +145,7 @@ def open_channel(name: str, required: bool, hosts: int = 1, index: int = 0, chec
     counts = [shape[0] for shape, _ in headers]
     steps_of = min(sum(counts[i::hosts]) for i in range(hosts))
     (shape, dtype), own = kinds.pop(), slice(index, None, hosts)
-    return Channel(name, files[own], counts[own], shape, dtype, steps_of)
+    return Channel(name, files[own], sum(counts[own]), shape, dtype, steps_of)
 
 
 def stream(channel: Channel, batch_size: int, seed: int, shuffle: bool, own_share_of: int = 0):
@@ -192,10 +173,9 @@ def stream(channel: Channel, batch_size: int, seed: int, shuffle: bool, own_shar
     share = batch_size // own_share_of
     if batch_size % own_share_of:
         raise JobError(f"batch-size {batch_size} must be a multiple of the {own_share_of} hosts")
-    if channel.steps_of < share:
+    if channel.steps_of < share:  # a host's share of one step
         raise JobError(
-            f"channel '{channel.name}' gives a host {channel.steps_of} examples, fewer than one"
-            f" step ({share} each of the {own_share_of} hosts)"
+            f"channel '{channel.name}': a host has {channel.steps_of} examples, < {share}"
         )
     dataset = dataset.repeat().batch(share, drop_remainder=True)  # all hosts take steps_of's
     dataset = dataset.map(lambda *batch: tuple(tf.concat([t] * own_share_of, 0) for t in batch))
@@ -234,25 +214,13 @@ class Cluster:  # the strategy to build the model under; the chief prints and sa
         worker = self.plan["tf_config"]["task"]["index"] if self.plan["tf_config"] else 0
         channel = open_channel(name, required, hosts, worker if hosts > 1 else 0, check)
         if channel and self.plan["hosts"] > 1:  # every worker says which files it reads
-            names = [file.name for file in channel.files]
-            more = f", ... ({len(names)} files)" if len(names) > 5 else ""
-            print(f"worker {worker} reads channel '{name}' from {', '.join(names[:5])}{more}")
+            names = ", ".join(file.name for file in channel.files[:5])
+            print(f"worker {worker} reads channel '{name}' ({len(channel.files)} files): {names}")
         return channel
 
     def dataset(self, channel: Channel, batch_size: int, shuffle: bool):
         """(pipeline, steps per epoch) of this host's files, for every host alike."""
         return stream(channel, batch_size, self.seed, shuffle, own_share_of=self.plan["hosts"])
-
-    def hold_out(self, channel: Channel, every: int = 10) -> tuple[Channel, Channel]:
-        """(kept, held out): every n-th example of training, for validation."""
-        kept, held = channel.hold_out(every)
-        if not kept.examples or not held.examples:
-            raise JobError(f"{channel.examples} training example(s): too few to hold out some")
-        self.say(
-            f"no validation channel: validating on {held.examples} of the {channel.examples}"
-            f" training examples (every {every}th); make data writes data/validation"
-        )
-        return kept, held
 
     def callbacks(self) -> list:  # resume from the backup made each epoch; stop on SIGTERM
         import tf_keras as keras

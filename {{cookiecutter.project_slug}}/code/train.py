@@ -3,9 +3,8 @@
 What to change where:
 - the model: build_model, its layers, loss, optimizer and metrics;
 - the data: the channels train() reads, streamed from their .npz files (x: the inputs, y: the
-  labels) a file at a time, and check_labels. "training" is required; "validation" is scored
-  each epoch (what tuning chooses on; without it, a tenth of training is held out); "test" is
-  scored once, at the end;
+  labels) a file at a time, and check_labels. "training" is required; "validation" too: it is
+  scored each epoch, and what tuning chooses on; "test" is scored once, at the end;
 - the hyperparameters (train(hp) gets them typed) and the metric names: job_contract.py.
 
 The SageMaker plumbing (arguments, channels, hosts and GPUs, checkpoints, SIGTERM, where the
@@ -52,9 +51,7 @@ def train(hp: dict) -> None:
     """Fit the model to the training channel, validate each epoch, score it on test, save it."""
     cluster = sagemaker_runtime.join_cluster(seed=hp["seed"])  # before other TensorFlow work
     training = cluster.channel("training", required=True, check=check_labels)
-    validation = cluster.channel("validation", required=False, check=check_labels)
-    if validation is None:  # no validation channel: hold out a tenth of training instead
-        training, validation = cluster.hold_out(training)
+    validation = cluster.channel("validation", required=True, check=check_labels)  # to choose on
     test = cluster.channel("test", required=False, check=check_labels)  # never chosen on
     print(f"training on {training.examples} examples of shape {training.shape}")
     batch_size = hp["batch-size"]

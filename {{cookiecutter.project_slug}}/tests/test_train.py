@@ -168,15 +168,11 @@ def test_validation_scores_the_validation_channel_and_test_only_the_final_model(
     assert validation_accuracy(out) != test_accuracy
 
 
-def test_without_a_validation_channel_a_tenth_of_training_is_held_out_and_said(
-    opt_ml, monkeypatch, capfd
-):
+def test_a_missing_validation_channel_is_a_failure_reason_not_a_silent_skip(opt_ml, monkeypatch):
+    """Validation is what tuning and early decisions choose on; never test, nor training."""
     monkeypatch.delenv("SM_CHANNEL_VALIDATION")
-    assert run_train("--epochs", "1") == 0
-    out = capfd.readouterr().out
-    held = "no validation channel: validating on 26 of the 256 training examples (every 10th)"
-    assert held in out and "training on 230 examples" in out
-    assert "METRIC validation:accuracy=" in out
+    assert run_train("--epochs", "1") == 1
+    assert failure_reason(opt_ml).startswith("channel 'validation' is missing")
 
 
 def train_process(*args):
