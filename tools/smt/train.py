@@ -75,7 +75,7 @@ def job(settings, remote: bool) -> SimpleNamespace:
     if remote and sharded and not settings.data_s3 and files % hosts:
         raise BadSetting(f"DATA_DISTRIBUTION: ShardedByS3Key: {files} file(s) in {shown} do"
                          f" not divide among {hosts} hosts: make data SHARDS={hosts}")  # fmt: skip
-    if not (remote and settings.data_s3) and files < hosts:  # each host reads files of its own
+    if not (remote and settings.data_s3) and 1 < hosts > files:  # each reads files of its own
         raise BadSetting(f"INSTANCE_COUNT: {hosts} hosts read files of their own, and {shown}"
                          f" has {files}: make data SHARDS={hosts}")  # fmt: skip
     if settings.input_mode == "Pipe":
