@@ -81,6 +81,7 @@ def test_each_trial_is_smt_train_local_with_its_point_and_the_same_image_outside
     monkeypatch.setenv("SMT_MAKE_GOALS", "tune-local")
     monkeypatch.setenv("MAX_JOBS", "2")
     monkeypatch.setenv("HPARAMS", "epochs=2")
+    (project_dir / "data" / "training" / "more.npz").write_bytes(b"npz")  # a file a host
 
     done = smt("tune-local", "--instance-count", "2")
 
