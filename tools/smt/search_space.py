@@ -35,8 +35,20 @@ def checked(settings) -> tuple[list[Range], tuple[str, str]]:
         raise BadSetting(f"MAX_PARALLEL: {settings.max_parallel} is above MAX_JOBS"
                          f" {settings.max_jobs}, which is all the trainings there are; use"
                          f" MAX_PARALLEL <= {settings.max_jobs}")  # fmt: skip
-    found, contract = ranges(), project.contract()
-    name, direction = contract.OBJECTIVE  # a validation metric that train.py prints
+    found, chosen = ranges(), objective()
+    static = typed_hyperparameters(settings.hparams)
+    for tuned in [r.name for r in found if r.name in static]:
+        raise BadSetting(f"HPARAMS sets {tuned}, which SEARCH_SPACE tunes: drop it from HPARAMS,"
+                         " or drop its range from SEARCH_SPACE in code/job_contract.py to keep"
+                         " it fixed")  # fmt: skip
+    return found, chosen
+
+
+def objective() -> tuple[str, str]:
+    """OBJECTIVE, checked: (a validation metric train.py prints, 'maximize' or 'minimize').
+    The project's own tests call it too (tests/test_job_contract.py)."""
+    contract = project.contract()
+    name, direction = contract.OBJECTIVE
     if name not in contract.METRIC_NAMES:
         known = ", ".join(contract.METRIC_NAMES)
         raise BadSetting(f"OBJECTIVE {name!r} is not a metric train.py prints; it prints {known}")
@@ -45,12 +57,7 @@ def checked(settings) -> tuple[list[Range], tuple[str, str]]:
                          " final, unseen score and train:* rewards overfitting")  # fmt: skip
     if str(direction).lower() not in ("maximize", "minimize"):
         raise BadSetting(f"OBJECTIVE direction {direction!r}: use 'maximize' or 'minimize'")
-    static = typed_hyperparameters(settings.hparams)
-    for tuned in [r.name for r in found if r.name in static]:
-        raise BadSetting(f"HPARAMS sets {tuned}, which SEARCH_SPACE tunes: drop it from HPARAMS,"
-                         " or drop its range from SEARCH_SPACE in code/job_contract.py to keep"
-                         " it fixed")  # fmt: skip
-    return found, (name, str(direction).lower())
+    return name, str(direction).lower()
 
 
 def ranges(space: dict | None = None) -> list[Range]:
