@@ -9,9 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cookiecutter.main import cookiecutter
-from helpers import TEMPLATE_DIR
-from test_swap_the_model import EPOCH_METRICS, opt_ml_environment
+from test_swap_the_model import baked, opt_ml_environment, trains_two_epochs_printing_every_metric
 
 # The saved model read back in a fresh process: its input shape, and its accuracy on the test
 # channel's PNG files (test/<label>/<n>.png), each resized to that shape as Keras loads it.
@@ -64,14 +62,7 @@ def apply_image_files(project: Path) -> None:
 
 
 def test_a_channel_of_image_files_a_folder_per_class_trains_as_the_readme_says(tmp_path):
-    project = Path(
-        cookiecutter(
-            str(TEMPLATE_DIR),
-            no_input=True,
-            output_dir=str(tmp_path / "bake"),
-            extra_context={"aws_checks": "skip"},
-        )
-    )
+    project = baked(tmp_path / "bake")
     apply_image_files(project)
     root = tmp_path / "opt/ml"
     channels = root / "input/data"
@@ -87,21 +78,9 @@ def test_a_channel_of_image_files_a_folder_per_class_trains_as_the_readme_says(t
     assert sorted(p.name for p in (channels / "training").iterdir()) == [str(d) for d in range(10)]
     env = opt_ml_environment(root, write_npz=lambda *_, **__: None)  # the PNGs are written
 
-    done = subprocess.run(
-        [sys.executable, str(project / "code/train.py"), "--epochs", "2", "--batch-size", "32"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    trains_two_epochs_printing_every_metric(
+        project / "code/train.py", "--batch-size", "32", env=env
     )
-
-    assert done.returncode == 0, done.stdout + done.stderr
-    printed = re.findall(r"^METRIC (\S+)=\S+(?: epoch=(\d))?$", done.stdout, re.M)
-    assert printed == [
-        *[(name, epoch) for epoch in "12" for name in EPOCH_METRICS],
-        ("test:loss", ""),
-        ("test:accuracy", ""),
-    ]
     classified = subprocess.run(
         [sys.executable, "-c", CLASSIFY, str(root / "model/1"), str(channels / "test")],
         env=env,
