@@ -83,28 +83,28 @@ def opt_ml_environment(root: Path, write_npz) -> dict[str, str]:
     return env
 
 
-def test_a_model_swapped_in_build_model_alone_is_trained_and_saved(tmp_path, monkeypatch):
-    project = Path(
+def baked(output_dir: Path) -> Path:
+    """A project baked with the defaults (no AWS checks)."""
+    return Path(
         cookiecutter(
             str(TEMPLATE_DIR),
             no_input=True,
-            output_dir=str(tmp_path / "bake"),
+            output_dir=str(output_dir),
             extra_context={"aws_checks": "skip"},
         )
     )
-    train_py = project / "code/train.py"
-    train_py.write_text(replace_function_body(train_py.read_text(), "build_model", CONV_NET))
-    root = tmp_path / "opt/ml"
-    env = opt_ml_environment(root, load_project_conftest(project, monkeypatch).write_npz)
 
+
+def trains_two_epochs_printing_every_metric(train_py: Path, *arguments: str, env: dict) -> None:
+    """train.py run as SageMaker runs it, for two epochs: it exits 0, and prints each epoch's
+    metrics, then the test channel's."""
     done = subprocess.run(
-        [sys.executable, str(train_py), "--epochs", "2"],
+        [sys.executable, str(train_py), "--epochs", "2", *arguments],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-
     assert done.returncode == 0, done.stdout + done.stderr
     printed = re.findall(r"^METRIC (\S+)=\S+(?: epoch=(\d))?$", done.stdout, re.M)
     assert printed == [
@@ -112,6 +112,17 @@ def test_a_model_swapped_in_build_model_alone_is_trained_and_saved(tmp_path, mon
         ("test:loss", ""),
         ("test:accuracy", ""),
     ]
+
+
+def test_a_model_swapped_in_build_model_alone_is_trained_and_saved(tmp_path, monkeypatch):
+    project = baked(tmp_path / "bake")
+    train_py = project / "code/train.py"
+    train_py.write_text(replace_function_body(train_py.read_text(), "build_model", CONV_NET))
+    root = tmp_path / "opt/ml"
+    env = opt_ml_environment(root, load_project_conftest(project, monkeypatch).write_npz)
+
+    trains_two_epochs_printing_every_metric(train_py, env=env)
+
     assert (root / "model/1/saved_model.pb").is_file()
     layers = subprocess.run(
         [sys.executable, "-c", READ_LAYERS, str(root / "model/1")],
