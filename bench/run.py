@@ -490,8 +490,9 @@ def previous_recipe(project: Project, scratch: Path) -> Path:
 
 def push_seconds(image: str, scratch: Path) -> float:
     """docker push of the image to a registry of its own on localhost (nothing in it yet)."""
-    password = "bench"
-    with serve_registry(scratch / f"registry-{time.time_ns()}", password) as address:
+    password, storage = "bench", scratch / f"registry-{time.time_ns()}"
+    storage.mkdir()
+    with serve_registry(storage, password) as address:
         config = scratch / "docker-config"
         config.mkdir(exist_ok=True)
         auth = base64.b64encode(f"{REGISTRY_USER}:{password}".encode()).decode()
