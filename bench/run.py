@@ -13,6 +13,8 @@ run, on the same engines the end-to-end tests use (Docker, a base image, a moto 
   smt help                         vs python -c pass                      target <= 0.3 s
   submitting a remote job          vs one raw boto3 CreateTrainingJob     reported
   image size                       vs a naive single-stage build          target <= 0.85x
+  the image's recipe: size, cold     vs the previous recipe (tensorflow,    target <= 1.6 GB
+    build, push to a registry           Keras 3, scipy...), same run
   training steps/s in a container  vs train.py on this host               target >= 0.95x
   serving over HTTP (docker run    vs the same SavedModel called          reported
     IMAGE serve, 16 clients)          in-process, one caller
@@ -25,6 +27,7 @@ reported, never an error: the exit status is non-zero only when the bench itself
 """
 
 import argparse
+import base64
 import datetime
 import json
 import os
@@ -41,7 +44,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
-from engines import load, sagemaker_host, serving  # noqa: E402
+from engines import REGISTRY_USER, load, sagemaker_host, serve_registry, serving  # noqa: E402
 from helpers import free_port  # noqa: E402
 
 PYTHON = sys.executable
@@ -460,6 +463,82 @@ def figure_image_size(project: Project, quick: bool) -> dict:
     }
 
 
+# The template before the CPU image installed tensorflow-cpu (issue 22): its Dockerfile and
+# requirements are the recipe the image figure compares with.
+PREVIOUS_RECIPE = "eeb05a4"
+RECIPE_FILES = ("Dockerfile", ".dockerignore", "requirements.txt", "requirements-gpu.txt",
+                "requirements-uv.txt")  # fmt: skip
+
+
+def previous_recipe(project: Project, scratch: Path) -> Path:
+    """A build context: this project's code/ and container/, the previous recipe's files
+    (the template at PREVIOUS_RECIPE, baked as this project was)."""
+    template, baked = scratch / "previous-template", scratch / "previous-bake"
+    template.mkdir()
+    archive = ["git", "-C", str(ROOT), "archive", PREVIOUS_RECIPE]
+    tarball = subprocess.run(archive, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(template)], input=tarball, check=True)
+    command = [PYTHON, "-m", "cookiecutter", "--no-input", "-o", str(baked), str(template)]
+    sh([*command, "project_name=Bench", "aws_checks=skip"], env=project.env)
+    context = scratch / "previous"
+    for folder in ("code", "container"):
+        shutil.copytree(project.path / folder, context / folder)
+    for name in RECIPE_FILES:
+        shutil.copy(baked / "bench" / name, context / name)
+    return context
+
+
+def push_seconds(image: str, scratch: Path) -> float:
+    """docker push of the image to a registry of its own on localhost (nothing in it yet)."""
+    password, storage = "bench", scratch / f"registry-{time.time_ns()}"
+    storage.mkdir()
+    with serve_registry(storage, password) as address:
+        config = scratch / "docker-config"
+        config.mkdir(exist_ok=True)
+        auth = base64.b64encode(f"{REGISTRY_USER}:{password}".encode()).decode()
+        (config / "config.json").write_text(json.dumps({"auths": {address: {"auth": auth}}}))
+        remote = f"{address}/bench-recipe:1"
+        sh(["docker", "tag", image, remote])
+        try:
+            return sh(["docker", "--config", str(config), "push", remote], timeout=1800)[0]
+        finally:
+            sh(["docker", "rmi", remote], check=False)
+
+
+def recipe_figures(image: str, build: float | None, scratch: Path) -> dict:
+    return {"size": image_bytes(image), "build": build, "push": push_seconds(image, scratch)}
+
+
+def described(image: dict) -> str:
+    build = f", build {image['build']:.0f} s" if image["build"] else ""
+    return f"{image['size'] / 1e9:.2f} GB{build}, push {image['push']:.1f} s"
+
+
+def figure_recipe(project: Project, scratch: Path, quick: bool) -> dict:
+    """This recipe's image against the previous recipe's, each built from scratch and
+    pushed to an empty registry, one after the other. --quick: the image already built,
+    pushed; the previous recipe is not built."""
+    if quick:
+        new, old = recipe_figures(project.image(), None, scratch), None
+    else:
+        new = recipe_figures("bench-cold-uv:1", cold_build(project, "uv"), scratch)
+        command = ["docker", "build", "--no-cache", "-q", "-t", "bench-previous:1"]
+        command += ["--build-arg", f"BASE_IMAGE={project.base_image}", "."]
+        build = sh(command, cwd=previous_recipe(project, scratch), timeout=3600)[0]
+        old = recipe_figures("bench-previous:1", build, scratch)
+    ratios = ", ".join(f"{key} {new[key] / old[key]:.2f}" for key in new) if old else ""
+    return {
+        "figure": "the image: size, cold build (uv), push to an empty registry",
+        "value": described(new),
+        "baseline": f"the previous recipe ({PREVIOUS_RECIPE}: tensorflow, Keras 3, scipy)",
+        "baseline_value": described(old) if old else "skipped (--quick)",
+        "ratio": ratios,
+        "target": "<= 1.6 GB",
+        "met": new["size"] <= 1.6e9,
+        "note": "",
+    }
+
+
 def figure_steps(project: Project, scratch: Path) -> dict:
     _, container_log = project.bare_run(scratch / "opt-ml", STEPS_EPOCHS)
     tree = scratch / "host-opt-ml"
@@ -570,6 +649,9 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+BENCH_IMAGES = ("bench-cold-uv:1", "bench-cold-pip:1", "bench-naive:1", "bench-previous:1")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one repeat, no cold builds")
@@ -591,6 +673,7 @@ def main(argv=None) -> int:
             figure_help(project, repeats),
             figure_remote_submit(project, repeats, scratch),
             figure_image_size(project, args.quick),
+            figure_recipe(project, scratch, args.quick),
             figure_steps(project, scratch),
             figure_serving(project, scratch, args.quick),
             figure_cold_build(project, args.quick),
@@ -599,7 +682,7 @@ def main(argv=None) -> int:
         project.make("clean")
         built = sh(["docker", "images", "-q", "bench"], check=False)[1].split()
         sh(
-            ["docker", "rmi", "-f", "bench-cold-uv:1", "bench-cold-pip:1", "bench-naive:1", *built],
+            ["docker", "rmi", "-f", *BENCH_IMAGES, *built],
             check=False,
         )
     report = table(rows)

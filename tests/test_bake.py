@@ -338,10 +338,24 @@ def test_make_clean_removes_outputs_checkpoints_and_caches_and_keeps_data_and_yo
 
 
 def test_requirements_are_pinned(default_project):
-    for name in ("requirements.txt", "requirements-tools.txt", "requirements-dev.txt"):
+    names = ("requirements.txt", "requirements-gpu.txt", "requirements-tools.txt",
+             "requirements-dev.txt")  # fmt: skip
+    for name in names:
         for line in (default_project / name).read_text().splitlines():
             if line and not line.startswith(("#", "-r ")):
                 assert re.fullmatch(r"[A-Za-z0-9_.\[\]-]+==[0-9][0-9A-Za-z.]*", line), line
+
+
+def image_pins(project: Path, name: str) -> dict[str, str]:
+    lines = (project / name).read_text().splitlines()
+    return dict(line.split("==") for line in lines if line and not line.startswith("#"))
+
+
+def test_the_cpu_and_gpu_images_pin_the_same_packages_but_their_tensorflow(default_project):
+    cpu = image_pins(default_project, "requirements.txt")
+    gpu = image_pins(default_project, "requirements-gpu.txt")
+    assert cpu.pop("tensorflow-cpu") == gpu.pop("tensorflow[and-cuda]") == "2.21.0"
+    assert cpu == gpu and cpu["tf-keras"] == "2.21.0"
 
 
 def test_the_saved_answers_regenerate_the_same_project(tmp_path, default_project):

@@ -2,8 +2,6 @@
 localhost, and (from ../conftest.py) a moto server. Each starts once per session, and
 what a fixture started, it stops."""
 
-import contextlib
-import json
 import os
 import pwd
 import shlex
@@ -12,15 +10,10 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-import bcrypt
 import pytest
 from engines import (
-    REGISTRY_USER,
     TIMINGS,
     ProjectUser,
     Stopwatch,
@@ -28,8 +21,9 @@ from engines import (
     ecr_password,
     make,
     run,
+    serve_registry,
 )
-from helpers import MOTO_ACCOUNT_ID, TEMPLATE_DIR, free_port
+from helpers import MOTO_ACCOUNT_ID, TEMPLATE_DIR
 
 INFRA = TEMPLATE_DIR / "tests" / "infra"
 
@@ -72,62 +66,6 @@ def base_image(docker_engine):
     if done.returncode != 0:
         pytest.fail(f"no base image: {done.stderr[-2000:]}")
     return done.stdout.strip()
-
-
-@contextlib.contextmanager
-def serve_registry(workdir: Path, password: str):
-    """Debian's docker-registry on 127.0.0.1 (Docker trusts plain HTTP on loopback), with
-    htpasswd authentication for the user AWS, as ECR has: only that password gets in."""
-    if shutil.which("docker-registry") is None and os.geteuid() == 0:
-        install = "apt-get update -qq && apt-get install -y -qq --no-install-recommends"
-        run(
-            ["bash", "-c", f"{install} docker-registry"],
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            timeout=600,
-        )
-    if shutil.which("docker-registry") is None:
-        pytest.fail("docker-registry is missing: sudo apt-get install docker-registry")
-    address = f"127.0.0.1:{free_port()}"
-    htpasswd = workdir / "htpasswd"  # bcrypt, the only kind the registry reads; cost 4: fast
-    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
-    htpasswd.write_text(f"{REGISTRY_USER}:{hashed}\n")
-    config = workdir / "config.yml"
-    config.write_text(
-        json.dumps(
-            {  # JSON is YAML
-                "version": 0.1,
-                "log": {"level": "warn"},
-                "storage": {
-                    "filesystem": {"rootdirectory": str(workdir / "storage")},
-                    "delete": {"enabled": True},
-                },
-                "http": {"addr": address},
-                "auth": {"htpasswd": {"realm": "e2e-registry", "path": str(htpasswd)}},
-            }
-        )
-    )
-    log = (workdir / "registry.log").open("w")
-    process = subprocess.Popen(
-        ["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://{address}/v2/", timeout=2)
-                pytest.fail(f"the registry on {address} lets anyone in: no authentication")
-            except urllib.error.HTTPError as refused:  # up, and asking who it is
-                assert refused.code == 401, refused
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"registry did not start: {(workdir / 'registry.log').read_text()}")
-                time.sleep(0.2)
-        yield address
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="session")

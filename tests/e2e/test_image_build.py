@@ -162,3 +162,26 @@ def test_the_image_runs_as_sagemaker_starts_it(built):
     arch = subprocess.run(["docker", "image", "inspect", "-f", "{{.Os}}/{{.Architecture}}",
                            image(built)], capture_output=True, text=True)  # fmt: skip
     assert arch.stdout.strip() == "linux/amd64"
+
+
+def installed_distributions(name: str) -> set[str]:
+    """The distributions installed in the image's virtualenv, as pip names them."""
+    listing = ("import importlib.metadata as m, re; print(*{re.sub(r'[-_.]+', '-', "
+               "d.metadata['Name']).lower() for d in m.distributions()})")  # fmt: skip
+    done = run(["docker", "run", "--rm", "--entrypoint", "python", name, "-c", listing])
+    return set(done.stdout.split())
+
+
+def test_the_cpu_image_has_tensorflow_once_for_cpu_and_nothing_that_no_run_imports(built):
+    """Every host pulls the whole image. `tensorflow` next to tensorflow-cpu would be the
+    same TensorFlow twice; what the Dockerfile leaves out must stay out (the entry point and
+    serving tests show that train and serve run without it)."""
+    installed = installed_distributions(image(built))
+    assert {"tensorflow-cpu", "tf-keras", "sagemaker-training", "gunicorn", "pip"} <= installed
+    left_out = {"tensorflow", "keras", "libclang", "scipy", "rich", "optree", "namex"}
+    assert installed & left_out == set()
+
+
+def test_the_cpu_image_is_at_most_1_6_gb(built):
+    size = run(["docker", "image", "inspect", "-f", "{{.Size}}", image(built)]).stdout
+    assert int(size) <= 1.6e9, f"{int(size) / 1e9:.2f} GB"
