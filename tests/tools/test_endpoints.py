@@ -247,7 +247,7 @@ def test_SERVING_IMAGE_tensorflow_deploys_the_model_with_AWSs_tensorflow_serving
     repository = f"{re.escape(TF_REGISTRIES[region])}/tensorflow-inference"
     version = re.fullmatch(rf"{repository}:(2\.\d+\.\d+)-cpu(-py\d+)?", image["Image"])[1]
     text = (project_dir / "requirements.txt").read_text()
-    pinned = re.search(r"^tensorflow==2\.(\d+)", text, re.M)
+    pinned = re.search(r"^tensorflow(?:-cpu)?==2\.(\d+)", text, re.M)
     assert int(version.split(".")[1]) <= int(pinned[1])  # the pinned one, or the nearest below
     assert image["ModelDataUrl"] == model
     assert f"image:   {image['Image']}, AWS's TensorFlow Serving {version}" in done.out

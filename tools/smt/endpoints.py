@@ -94,7 +94,7 @@ def tensorflow_image(settings) -> tuple[str, str]:
     from sagemaker.core import image_uris
 
     text = (settings.project_dir / "requirements.txt").read_text()
-    pinned = re.search(r"^tensorflow(?:\[[^]]*\])?==(\S+)", text, re.M)[1]
+    pinned = re.search(r"^tensorflow(?:-cpu)?(?:\[[^]]*\])?==(\S+)", text, re.M)[1]
     number = lambda v: tuple(int(n) for n in v.split(".")[:2])  # noqa: E731
     config = image_uris.config_for_framework("tensorflow")["inference"]
     versions = sorted(config["versions"], key=number)
