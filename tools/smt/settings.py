@@ -126,7 +126,7 @@ TABLE = [
     S("DATASET", one_of("mnist", "digits"), "mnist", "data",
       "mnist (downloads) or digits (offline)"),
     S("SHARDS", WHOLE, "1", "data",
-      "make data writes each channel as this many equal files (or a multiple: at most 64 MiB"
+      "make data writes each channel as this many equal files (or a multiple: at most 16 MiB"
       " of images a file); at least INSTANCE_COUNT, as each host reads files of its own"),
     S("DATA_DIR", PATH, "data", f"data {LOCAL} {REMOTE} predict",
       "the channels, a folder each (training, validation, test)"),

@@ -154,15 +154,16 @@ def stream(channel: Channel, batch_size: int, seed: int, shuffle: bool, own_shar
     share tiled: tf.distribute gives worker i slice i, so each host trains on its own data."""
     import tensorflow as tf
 
-    def examples(file):
+    def read(file):
         x, y = tf.numpy_function(channel.read, [file], (tf.as_dtype(channel.dtype), tf.int64))
-        x.set_shape((None, *channel.shape))
-        return tf.data.Dataset.from_tensor_slices((x, tf.reshape(y, [-1])))
+        return tf.ensure_shape(x, (None, *channel.shape)), tf.reshape(y, [-1])
 
     files = tf.data.Dataset.from_tensor_slices([str(file) for file in channel.files])
     files = files.shuffle(len(channel.files), seed=seed) if shuffle else files  # anew each epoch
-    parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": not shuffle}
-    dataset = files.interleave(examples, cycle_length=min(2, len(channel.files)), **parallel)
+    # Two files read at once, in two threads, and their examples interleaved: memory holds a
+    # few files, whatever the channel's size (bench/RESULTS.md measures it)
+    arrays = files.map(read, num_parallel_calls=2, deterministic=not shuffle).prefetch(1)
+    dataset = arrays.interleave(lambda *xy: tf.data.Dataset.from_tensor_slices(xy), cycle_length=2)
     dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=seed) if shuffle else dataset
     options = tf.data.Options()  # each host reads files of its own already: no more sharding
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF

@@ -14,7 +14,7 @@ import numpy as np
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
-FILE_BYTES = 64 * 2**20  # of images in a file at most: training holds two in memory at once
+FILE_BYTES = 16 * 2**20  # of images in a file at most: training holds a few in memory
 VALIDATION_SHARE, VALIDATION_SEED = 0.1, 0  # a fixed tenth of training: the same every make data
 
 
