@@ -18,6 +18,11 @@ run, on the same engines the end-to-end tests use (Docker, a base image, a moto 
   training steps/s in a container  vs train.py on this host               target >= 0.95x
   serving over HTTP (docker run    vs the same SavedModel called          reported
     IMAGE serve, 16 clients)          in-process, one caller
+  and the figures of streamed channels (bench/streaming.py): peak memory and wall time of an
+  epoch at 1x, 4x and 16x a base size, streamed against in-memory steps/s
+
+  python bench/run.py --streaming  only the streamed channels' figures; their rows of
+                                    bench/RESULTS.md replaced, the others kept
 
   python bench/run.py            the full run (three builds from scratch: about 20 minutes)
   python bench/run.py --quick    one repeat, nothing from scratch but a uv venv: proves it runs
@@ -44,6 +49,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
+import streaming  # noqa: E402
 from engines import REGISTRY_USER, load, sagemaker_host, serve_registry, serving  # noqa: E402
 from helpers import free_port  # noqa: E402
 
@@ -652,10 +658,40 @@ def table(rows: list[dict]) -> str:
 BENCH_IMAGES = ("bench-cold-uv:1", "bench-cold-pip:1", "bench-naive:1", "bench-previous:1")
 
 
+def streaming_only(project: Project, scratch: Path, quick: bool) -> int:
+    """The streaming figures alone: printed, and in place of their rows of RESULTS.md."""
+    rows = streaming.figures_memory(project, sh, scratch, quick)
+    rows += streaming.figures_throughput(project, sh, scratch, quick)
+    project.make("clean")
+    sh(["docker", "rmi", "-f", project.image()], check=False)
+    report = table(rows)
+    print(report)
+    if quick:
+        return 0
+    results = ROOT / "bench" / "RESULTS.md"
+    lines = results.read_text().splitlines()
+    text = [line for line in lines if not line.startswith(("|", "The streamed channels' rows"))]
+    kept = [line for line in lines[2:] if line.startswith("|") and not line.startswith("|---")]
+    kept = [line for line in kept[1:] if not line.startswith(streaming.ROW_PREFIXES)]
+    when = f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC"
+    text = [
+        *filter(None, text),
+        f"The streamed channels' rows: `python bench/run.py --streaming`"
+        f" on {when}, on the same machine; the other rows are the full run's.",
+    ]
+    report = table(rows).splitlines()
+    results.write_text(
+        "\n\n".join(text) + "\n\n" + "\n".join([*report[:2], *kept, *report[2:]]) + "\n"
+    )
+    print("bench: wrote bench/RESULTS.md (the streaming rows)")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one repeat, no cold builds")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--streaming", action="store_true", help="only the streaming figures")
     args = parser.parse_args(argv)
     repeats = 1 if args.quick else args.repeats
     sh(["bash", str(ROOT / "tests/infra/docker-engine.sh"), "start"], timeout=600)
@@ -665,6 +701,8 @@ def main(argv=None) -> int:
         print("bench: baking a project and building its image ...", flush=True)
         project = Project(scratch, base_image)
         project.make("build")
+        if args.streaming:
+            return streaming_only(project, scratch, args.quick)
         rows = [figure_rebuild(project, repeats, args.quick)]
         print("bench: training ...", flush=True)
         train_rows = figures_train(project, repeats, scratch)
@@ -675,6 +713,8 @@ def main(argv=None) -> int:
             figure_image_size(project, args.quick),
             figure_recipe(project, scratch, args.quick),
             figure_steps(project, scratch),
+            *streaming.figures_memory(project, sh, scratch, args.quick),
+            *streaming.figures_throughput(project, sh, scratch, args.quick),
             figure_serving(project, scratch, args.quick),
             figure_cold_build(project, args.quick),
             figure_first_venv(project, scratch, args.quick),
