@@ -9,7 +9,7 @@
   the streamed pipeline alone (no model)     reported: the ceiling of the above
 
 The training channel is synthetic: uint8 28x28 images (MNIST-like: mostly zero, so the .npz
-files compress as MNIST's do) and labels 0..9, in files of at most 64 MiB of images, as make
+files compress as MNIST's do) and labels 0..9, in files of at most 16 MiB of images, as make
 data writes them. Peak memory is the cgroup's: the container's shell samples its memory.stat
 (the processes' own memory: rss, or anon in cgroup v2) while train runs, and prints it with the
 cgroup's own peak (memory.max_usage_in_bytes or memory.peak), which counts the page cache too.
@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-FILE_BYTES = 64 * 2**20  # of images in a file at most, as scripts/prepare_data.py writes them
+FILE_BYTES = 16 * 2**20  # of images in a file at most, as scripts/prepare_data.py writes them
 SHAPE = (28, 28)
 MiB = 2**20
 BASE_BYTES = {False: 320 * MiB, True: 8 * MiB}  # of training images at 1x; by --quick
 SIZES = {False: (1, 4, 16), True: (1, 4)}
-LIMIT_MIB = 1536  # the container's memory; 16x the base is 3.3x it (at 1 GiB, 16x was killed)
+LIMIT_MIB = 1024  # the container's memory; 16x the base is 5x it
 LIMIT = f"{LIMIT_MIB}m"
 SMALL_CHANNEL = 2_000  # examples of validation and of test
 THROUGHPUT_ROUNDS = {False: 3, True: 1}  # an epoch of each pipeline per round, alternating

@@ -10,6 +10,7 @@ and every `{**os.environ}` subprocess) cannot reach the developer's AWS.
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -114,7 +115,15 @@ class MotoServer:
         with urllib.request.urlopen(
             self.url + "/moto-api/recorder/download-recording", timeout=5
         ) as response:
-            return [json.loads(line) for line in response.read().decode().splitlines() if line]
+            text = response.read().decode()
+        # moto's threads append to the recording at once: two requests may share a line
+        requests, decoder, space = [], json.JSONDecoder(), re.compile(r"\s*")
+        at = space.match(text).end()
+        while at < len(text):
+            request, at = decoder.raw_decode(text, at)
+            requests.append(request)
+            at = space.match(text, at).end()
+        return requests
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ estimator = Estimator(
     role="arn:aws:iam::123456789012:role/SageMakerExecutionRole",
     output_path=f"file://{out}", sagemaker_session=session,
 )
-estimator.fit({channel: f"file://{data}/{channel}" for channel in ("training", "test")})
+estimator.fit({c: f"file://{data}/{c}" for c in ("training", "validation", "test")})
 """
 # A program that records how it was started, then runs train.py as SageMaker would.
 PROBE = """import json, os, runpy, sys
