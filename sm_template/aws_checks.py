@@ -1,8 +1,9 @@
 """Checks of the answers against AWS itself (aws_checks=strict).
 
-The credentials must belong to the answered account, and the ECR repository must exist in
-the answered region (or be created, with create_ecr_repository=yes). The hook runs with
-the Python that runs cookiecutter, which may lack boto3, so the aws CLI is the fallback.
+The credentials must belong to the answered account. A missing ECR repository is created
+with create_ecr_repository=yes; else the project's `make bootstrap` makes it (a note says
+so, not an error). The hook runs with the Python that runs cookiecutter, which may lack
+boto3, so the aws CLI is the fallback.
 Both honour AWS_PROFILE and AWS_ENDPOINT_URL by themselves; the region is always passed
 explicitly because the answered aws_region, not AWS_REGION, is the one to check.
 
@@ -13,7 +14,6 @@ endpoint fails in seconds instead of hanging the generator.
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import time
@@ -45,17 +45,6 @@ CLI_MESSAGE_KINDS = (
     ("Connection was closed", "unreachable"),
     ("no answer within", "unreachable"),  # our own, when the CLI outlives its timeout
 )
-
-
-def create_repository_command(name: str, region: str) -> list[str]:
-    """The aws CLI command that creates the repository the way the generator would."""
-    return [
-        "aws", "ecr", "create-repository",
-        "--repository-name", name,
-        "--region", region,
-        "--image-scanning-configuration", "scanOnPush=true",
-        "--image-tag-mutability", "IMMUTABLE",
-    ]  # fmt: skip
 
 
 class AwsCallFailed(Exception):
@@ -236,7 +225,7 @@ def repository_exists(client: Boto3Client | CliClient, name: str, region: str) -
 
 
 def create_repository(client: Boto3Client | CliClient, name: str, region: str) -> None:
-    """Create the repository with scan on push and immutable tags, like the printed command."""
+    """Create the repository with scan on push and immutable tags, as make bootstrap does."""
     client.call(
         "ecr",
         "CreateRepository",
@@ -297,13 +286,12 @@ def check_against_aws(answers: dict, client: Boto3Client | CliClient | None = No
             ]
         if repository_exists(client, repository, region):
             return []
-        command = shlex.join(create_repository_command(repository, region))
-        if answers["create_ecr_repository"] != "yes":
-            return [
-                f"ecr_repository: repository {repository} does not exist in {region} of account "
-                f"{account}; answer create_ecr_repository=yes to have it created, or create it "
-                f"yourself: {command}"
-            ]
+        if answers["create_ecr_repository"] != "yes":  # a hint: the project makes it later
+            note(
+                f"ECR repository {repository} does not exist in {region} of account {account} "
+                "yet; in the project, make bootstrap creates it (with the role and the bucket)"
+            )
+            return []
         create_repository(client, repository, region)
         note(f"created ECR repository {repository} in {region} (scan on push, immutable tags)")
         return []

@@ -32,8 +32,8 @@ class StatusOverlay(ThreadingHTTPServer):
     `on_describe(n)` on the n-th describe first. With `answer_stop`, StopTrainingJob, once
     moto has seen it, gets AWS's empty success answer instead of moto's 500.
     `query_answers[action]` answers a query-protocol call (IAM's Action=...) moto has seen,
-    with the XML it returns for the request's form fields. The next `fail_next[target]`
-    requests of an X-Amz-Target get AWS's throttling error, unforwarded.
+    with the XML it returns for the request's form fields (None: moto's answer stands). The
+    next `fail_next[target]` requests of an X-Amz-Target get AWS's throttling error, unforwarded.
     Tuning jobs alike: DescribeHyperParameterTuningJob merges the next of `tuning_statuses`,
     ListTrainingJobsForHyperParameterTuningJob answers `trials[job]` (or `trials[ANY_JOB]`),
     and with `answer_stop`, StopHyperParameterTuningJob gets AWS's empty success answer."""
@@ -95,8 +95,9 @@ class ForwardToMoto(BaseHTTPRequestHandler):
         elif target.startswith("SageMaker.Stop") and self.server.answer_stop:
             status, payload = 200, b"{}"
         elif not target and form.get("Action") in self.server.query_answers:
-            status, payload = 200, self.server.query_answers[form["Action"]](form)
-            headers = {"Content-Type": "text/xml"}
+            scripted = self.server.query_answers[form["Action"]](form)
+            if scripted is not None:  # None: moto's own answer
+                status, payload, headers = 200, scripted, {"Content-Type": "text/xml"}
         self.answer(status, payload, headers, length if self.command == "HEAD" else None)
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = forward

@@ -7,7 +7,6 @@ import functools
 import os
 import re
 import secrets
-import shlex
 import shutil
 import subprocess
 import sys
@@ -95,15 +94,6 @@ def explain(error: Exception) -> str:
         message = message[:300].rsplit(" ", 1)[0] + " ..."
     advice = next((text for codes, text in ADVICE if code in codes), "{code}: {message}")
     return advice.format(code=code, message=message)
-
-
-def create_repository_command(repository: str, region: str) -> str:
-    """As the template's hook creates it: scan on push, immutable tags (a tag is a commit)."""
-    scan, immutable = "--image-scanning-configuration", "--image-tag-mutability"
-    command = ["aws", "ecr", "create-repository", "--repository-name", repository]
-    return shlex.join(
-        [*command, "--region", region, scan, "scanOnPush=true", immutable, "IMMUTABLE"]
-    )
 
 
 def require_image(boto_session, image: str) -> None:

@@ -32,6 +32,7 @@ COMMANDS = {
     "deploy": ("endpoints:deploy", "an endpoint of the newest train-remote job or TUNE_JOB's best"),
     "undeploy": ("endpoints:undeploy", "delete ENDPOINT=, its config and model"),
     "endpoints": ("endpoints:listing", "this project's endpoints: status, instances, age"),
+    "bootstrap": ("bootstrap:bootstrap", "the role, bucket and ECR repository: one stack"),
     "doctor": ("doctor:main", "check Docker, AWS and disk: OK/WARN/FAIL, a fix for each FAIL"),
 }
 

@@ -15,6 +15,8 @@ SAGEMAKER_PLATFORM = "linux/amd64"  # the training instances': an arm64 image do
 SAGEMAKER = "sagemaker.amazonaws.com"
 INDEX_MEDIA_TYPES = ("docker.distribution.manifest.list.v2+json", "oci.image.index.v1+json")
 SKIPPED = "not checked: "
+# a project without its role, bucket or repository yet: a hint, not a failure
+BOOTSTRAP = "make bootstrap (one stack: the role, the bucket and the ECR repository)"
 ROLE_ARN = re.compile(r"arn:(aws[a-z-]*):iam::(\d{12}):role(/(?:[^/]+/)*)([^/]+)")
 
 
@@ -87,9 +89,8 @@ def ecr_repository(settings, ecr) -> tuple:
     repository, region = settings.ecr_repository, settings.aws_region
     try:
         ecr.describe_repositories(repositoryNames=[repository])
-    except ecr.exceptions.RepositoryNotFoundException:  # the fix creates it as the hook does
-        fix = aws.create_repository_command(repository, region)
-        return "FAIL", f"{repository} does not exist in {region}", fix
+    except ecr.exceptions.RepositoryNotFoundException:
+        return "WARN", f"{repository} does not exist in {region} yet", BOOTSTRAP
     return "OK", f"{repository} exists in {region}"
 
 
@@ -123,29 +124,24 @@ def role(settings, iam) -> tuple:
     if not (parsed := ROLE_ARN.fullmatch(role_arn)):
         fix = "set ROLE_ARN in settings.env to arn:aws:iam::<account>:role/<name>"
         return "FAIL", f"ROLE_ARN {role_arn} is not an IAM role ARN", fix
-    partition, role_account, path, name = parsed.groups()
+    _, role_account, _, name = parsed.groups()
     if role_account != account:
         return "WARN", f"{role_arn} is in account {role_account}: not checked from {account}"
     try:
         found = iam.get_role(RoleName=name)["Role"]  # botocore decodes its trust policy
     except iam.exceptions.NoSuchEntityException:
-        found = None
-    if found and found["Arn"] != role_arn:  # same name, another path: the job would name no role
+        return "WARN", f"{name} does not exist in account {account} yet", BOOTSTRAP
+    if found["Arn"] != role_arn:  # same name, another path: the job would name no role
         wrong = f"ROLE_ARN is {role_arn}, but the role is {found['Arn']}"
         return "FAIL", wrong, f"set ROLE_ARN in settings.env to {found['Arn']}"
-    statements = as_list(found["AssumeRolePolicyDocument"].get("Statement", [])) if found else []
+    statements = as_list(found["AssumeRolePolicyDocument"].get("Statement", []))
     if any(map(trusts_sagemaker, statements)):
         return "OK", f"{name} exists and trusts {SAGEMAKER}"
     allow = {"Effect": "Allow", "Principal": {"Service": SAGEMAKER}, "Action": "sts:AssumeRole"}
     policy = {"Version": "2012-10-17", "Statement": [*statements, allow]}  # others stay trusted
     trust = shlex.quote(json.dumps(policy, separators=(",", ":")))
-    if found:
-        fix = f"aws iam update-assume-role-policy --role-name {name} --policy-document {trust}"
-        return "FAIL", f"{name} does not trust {SAGEMAKER}, so jobs cannot assume it", fix
-    create = f"aws iam create-role --role-name {name} --path {path} --assume-role-policy-document"
-    managed = f"arn:{partition}:iam::aws:policy/AmazonSageMakerFullAccess"
-    attach = f"aws iam attach-role-policy --role-name {name} --policy-arn {managed}"
-    return "FAIL", f"{name} does not exist in account {account}", f"{create} {trust} && {attach}"
+    fix = f"aws iam update-assume-role-policy --role-name {name} --policy-document {trust}"
+    return "FAIL", f"{name} does not trust {SAGEMAKER}, so jobs cannot assume it", fix
 
 
 def s3_output(settings, s3) -> tuple:
@@ -156,8 +152,7 @@ def s3_output(settings, s3) -> tuple:
     except ClientError as error:  # head_bucket's answer has no body: 404 or 403 only
         code = aws.error_code(error)
         if code in ("404", "NoSuchBucket"):
-            mb = f"aws s3 mb s3://{bucket} --region {region}"
-            return "FAIL", f"bucket {bucket} does not exist", mb
+            return "WARN", f"bucket {bucket} does not exist yet", BOOTSTRAP
         lacks = "credentials lack s3:ListBucket (the launcher uploads the data with them)"
         why = f"bucket {bucket} is not reachable ({code}): another account's, or your {lacks}"
         fix = "set S3_OUTPUT_PATH in settings.env to s3://<a bucket of yours>/<prefix>"

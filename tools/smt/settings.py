@@ -40,6 +40,10 @@ SECONDS = kind(lambda t: re.fullmatch(r"\d+(\.\d*)?", t) and float(t) > 0, "a nu
 INSTANCE = kind(lambda t: re.fullmatch(r"ml\.[a-z0-9-]+\.[a-z0-9]+", t), "an instance type (ml.*)")
 S3_URI = kind(lambda t: re.fullmatch(r"s3://[a-z0-9.-]{3,63}(/.*)?", t),
               "an s3://bucket/prefix URI", lambda t: t.rstrip("/"))  # fmt: skip
+STACK = kind(
+    lambda t: re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}", t),
+    "a stack name (a letter, then letters, digits, hyphens; 128 at most)",
+)
 PATH = kind(lambda t: True, "a path", Path)
 MODEL_TAR = kind(lambda t: re.fullmatch(r"s3://[^/]+/.+\.tar\.gz", t),
                  "the S3 URI of a model.tar.gz (s3://bucket/.../model.tar.gz)")  # fmt: skip
@@ -75,7 +79,7 @@ class Setting:
 
 
 # Groups of commands that read the same settings.
-AWS_ONLY = "train-remote tune tune-status tune-stop logs stop deploy undeploy endpoints"
+AWS_ONLY = "train-remote tune tune-status tune-stop logs stop deploy undeploy endpoints bootstrap"
 AWS = f"{AWS_ONLY} metrics"  # metrics: of a local run too
 ECR = "train-remote tune deploy"  # and login, push, doctor: they need the account
 IMAGE = "build push train-local tune-local serve-local train-remote tune deploy doctor"
@@ -99,7 +103,8 @@ TABLE = [
       "the region of ECR, S3 and SageMaker"),
     S("ROLE_ARN", TEXT, None, "train-remote! tune! deploy! doctor!",
       "the IAM role SageMaker assumes"),
-    S("ECR_REPOSITORY", TEXT, None, needed(IMAGE), "the ECR repository of the image"),
+    S("ECR_REPOSITORY", TEXT, None, needed(f"{IMAGE} bootstrap"),
+      "the ECR repository of the image"),
     S("REGISTRY", TEXT, None, f"{ECR} login push",
       "the ECR registry host (default: from account and region)"),
     S("S3_OUTPUT_PATH", S3_URI, None, needed(f"{REMOTE} doctor"),
@@ -181,6 +186,11 @@ TABLE = [
     S("DEPLOY_TIMEOUT", WHOLE, "1800", "deploy undeploy", "seconds to wait for an endpoint"),
     S("ENDPOINT", TEXT, None, "undeploy! predict",
       "an endpoint's name (make endpoints lists them)"),
+    # ---- make bootstrap: the role, the bucket and the repository, one CloudFormation stack
+    S("STACK_NAME", STACK, None, "bootstrap",
+      "the project's CloudFormation stack (default: BASE_JOB_NAME)"),
+    S("STACK_TIMEOUT", WHOLE, "1800", "bootstrap",
+      "seconds to wait for the stack to be created or updated"),
     # ---- this machine
     S("MIN_FREE_GB", SECONDS, "8", "doctor", "doctor fails with less free disk for Docker (GB)"),
 ]  # fmt: skip
@@ -281,6 +291,8 @@ def derive(values: SimpleNamespace) -> SimpleNamespace:
     if getattr(values, "registry", "") is None and values.aws_account_id and region:
         suffix = ".cn" if region.startswith("cn-") else ""  # China's regions
         values.registry = f"{values.aws_account_id}.dkr.ecr.{region}.amazonaws.com{suffix}"
+    if getattr(values, "stack_name", "") is None:  # a stack name has no underscores
+        values.stack_name = re.sub(r"[^A-Za-z0-9-]", "-", values.base_job_name)
     if hasattr(values, "image_tag"):
         from smt.image import content_tag
 
