@@ -130,18 +130,14 @@ TABLE = [
       "hosts that train one model together (local mode runs them as containers here)"),
     S("DATASET", one_of("mnist", "digits"), "mnist", "data",
       "mnist (downloads) or digits (offline)"),
-    S("SHARDS", WHOLE, "1", "data",
-      "make data writes each channel as this many equal files (or a multiple: at most 16 MiB"
-      " of images a file); at least INSTANCE_COUNT, as each host reads files of its own"),
+    S("SHARDS", WHOLE, "1", "data", "equal files a channel: >= INSTANCE_COUNT, more if big"),
     S("DATA_DIR", PATH, "data", f"data {LOCAL} {REMOTE} predict",
       "the channels, a folder each (training, validation, test)"),
     S("DATA_S3", S3_URI, None, REMOTE, "an S3 prefix that already holds the channels"),
     S("DATA_DISTRIBUTION", one_of("FullyReplicated", "ShardedByS3Key"), "FullyReplicated",
-      f"{REMOTE} {LOCAL}", "several hosts: all files copied to each, which reads every n-th;"
-      " or each given only its share (ShardedByS3Key)"),
+      f"{REMOTE} {LOCAL}", "several hosts: each reads every n-th file, or only those it got"),
     S("INPUT_MODE", one_of("File", "FastFile", "Pipe"), "File", f"{REMOTE} {LOCAL}",
-      "how a remote job's data arrives: File (copied first) or FastFile (read from S3 as"
-      " used); train.py streams both, a file at a time. Pipe is refused"),
+      "File (copied first) or FastFile (read from S3): train.py streams both; Pipe refused"),
     S("WAIT", SWITCH, "1", f"{REMOTE} deploy",
       "0 submits the job (creates the endpoint) and returns at once"),
     S("MAX_RUN", WHOLE, "86400", REMOTE, "a remote job stops after this many seconds"),
