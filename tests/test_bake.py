@@ -74,6 +74,7 @@ MAKE_TARGETS = [
     "deploy",
     "undeploy",
     "endpoints",
+    "bootstrap",
 ]
 
 REGIONS = {

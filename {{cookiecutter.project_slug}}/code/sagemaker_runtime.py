@@ -17,6 +17,7 @@ from job_contract import HYPERPARAMETERS, METRIC_NAMES
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2: Keras 3's fit() fails multi-worker
 SHUFFLE_BUFFER = 10_000  # examples: the memory of shuffling is bounded, whatever the data
+PREFETCH = 4  # batches; AUTOTUNE grows its buffer to a share of the host's memory, not the job's
 NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"  # a float as Python prints it, not nan
 
 
@@ -170,17 +171,15 @@ def stream(channel: Channel, batch_size: int, seed: int, shuffle: bool, own_shar
     if own_share_of <= 1:
         steps = math.ceil(channel.examples / batch_size)  # known: each epoch starts anew
         dataset = dataset.batch(batch_size).apply(tf.data.experimental.assert_cardinality(steps))
-        return dataset.prefetch(tf.data.AUTOTUNE).with_options(options), steps
+        return dataset.prefetch(PREFETCH).with_options(options), steps
     share = batch_size // own_share_of
     if batch_size % own_share_of:
         raise JobError(f"batch-size {batch_size} must be a multiple of the {own_share_of} hosts")
     if channel.steps_of < share:  # a host's share of one step
-        raise JobError(
-            f"channel '{channel.name}': a host has {channel.steps_of} examples, < {share}"
-        )
+        raise JobError(f"channel '{channel.name}': {channel.steps_of} examples a host, < {share}")
     dataset = dataset.repeat().batch(share, drop_remainder=True)  # all hosts take steps_of's
     dataset = dataset.map(lambda *batch: tuple(tf.concat([t] * own_share_of, 0) for t in batch))
-    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options), channel.steps_of // share
+    return dataset.prefetch(PREFETCH).with_options(options), channel.steps_of // share
 
 
 def sagemaker_cluster() -> tuple[list[str], str, int]:  # (hosts, this host, its GPUs)
