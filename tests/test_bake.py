@@ -25,6 +25,7 @@ EXPECTED_FILES = sorted(
         ".gitignore",
         "Dockerfile",
         "Makefile",
+        "infra/stack.yaml",
         "README.md",
         "code/job_contract.py",
         "code/sagemaker_runtime.py",
