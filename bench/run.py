@@ -21,8 +21,9 @@ run, on the same engines the end-to-end tests use (Docker, a base image, a moto 
   and the figures of streamed channels (bench/streaming.py): peak memory and wall time of an
   epoch at 1x, 4x and 16x a base size, streamed against in-memory steps/s
 
-  python bench/run.py --streaming  only the streamed channels' figures; their rows of
-                                    bench/RESULTS.md replaced, the others kept
+  python bench/run.py --only streaming   only those figures (or --only image: the image's
+                                         size, cold build and push); their rows of
+                                         bench/RESULTS.md replaced, the others kept
 
   python bench/run.py            the full run (three builds from scratch: about 20 minutes)
   python bench/run.py --quick    one repeat, nothing from scratch but a uv venv: proves it runs
@@ -658,32 +659,51 @@ def table(rows: list[dict]) -> str:
 BENCH_IMAGES = ("bench-cold-uv:1", "bench-cold-pip:1", "bench-naive:1", "bench-previous:1")
 
 
-def streaming_only(project: Project, scratch: Path, quick: bool) -> int:
-    """The streaming figures alone: printed, and in place of their rows of RESULTS.md."""
-    rows = streaming.figures_memory(project, sh, scratch, quick)
-    rows += streaming.figures_throughput(project, sh, scratch, quick)
+def streaming_figures(project: Project, scratch: Path, quick: bool) -> list[dict]:
+    return [
+        *streaming.figures_memory(project, sh, scratch, quick),
+        *streaming.figures_throughput(project, sh, scratch, quick),
+    ]
+
+
+def image_figures(project: Project, scratch: Path, quick: bool) -> list[dict]:
+    return [figure_image_size(project, quick), figure_recipe(project, scratch, quick)]
+
+
+# --only NAME: (its figures, the beginnings of their rows in RESULTS.md)
+ONLY = {
+    "streaming": (streaming_figures, streaming.ROW_PREFIXES),
+    "image": (image_figures, ("| image size", "| the image: size, cold build")),
+}
+
+
+def only(name: str, project: Project, scratch: Path, quick: bool) -> int:
+    """Some figures alone: printed, and in place of their rows of RESULTS.md."""
+    figures, prefixes = ONLY[name]
+    rows = figures(project, scratch, quick)
     project.make("clean")
-    sh(["docker", "rmi", "-f", project.image()], check=False)
+    sh(["docker", "rmi", "-f", project.image(), *BENCH_IMAGES], check=False)
     report = table(rows)
     print(report)
     if quick:
         return 0
     results = ROOT / "bench" / "RESULTS.md"
     lines = results.read_text().splitlines()
-    text = [line for line in lines if not line.startswith(("|", "The streamed channels' rows"))]
+    said = f"The {name} rows: "
+    text = [line for line in lines if not line.startswith(("|", said))]
     kept = [line for line in lines[2:] if line.startswith("|") and not line.startswith("|---")]
-    kept = [line for line in kept[1:] if not line.startswith(streaming.ROW_PREFIXES)]
+    kept = [line for line in kept[1:] if not line.startswith(prefixes)]
     when = f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC"
     text = [
         *filter(None, text),
-        f"The streamed channels' rows: `python bench/run.py --streaming`"
+        f"{said}`python bench/run.py --only {name}`"
         f" on {when}, on the same machine; the other rows are the full run's.",
     ]
     report = table(rows).splitlines()
     results.write_text(
         "\n\n".join(text) + "\n\n" + "\n".join([*report[:2], *kept, *report[2:]]) + "\n"
     )
-    print("bench: wrote bench/RESULTS.md (the streaming rows)")
+    print(f"bench: wrote bench/RESULTS.md (the {name} rows)")
     return 0
 
 
@@ -691,7 +711,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one repeat, no cold builds")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--streaming", action="store_true", help="only the streaming figures")
+    parser.add_argument("--only", choices=sorted(ONLY), help="only these figures")
     args = parser.parse_args(argv)
     repeats = 1 if args.quick else args.repeats
     sh(["bash", str(ROOT / "tests/infra/docker-engine.sh"), "start"], timeout=600)
@@ -701,8 +721,8 @@ def main(argv=None) -> int:
         print("bench: baking a project and building its image ...", flush=True)
         project = Project(scratch, base_image)
         project.make("build")
-        if args.streaming:
-            return streaming_only(project, scratch, args.quick)
+        if args.only:
+            return only(args.only, project, scratch, args.quick)
         rows = [figure_rebuild(project, repeats, args.quick)]
         print("bench: training ...", flush=True)
         train_rows = figures_train(project, repeats, scratch)
@@ -710,11 +730,9 @@ def main(argv=None) -> int:
             *train_rows,
             figure_help(project, repeats),
             figure_remote_submit(project, repeats, scratch),
-            figure_image_size(project, args.quick),
-            figure_recipe(project, scratch, args.quick),
+            *image_figures(project, scratch, args.quick),
             figure_steps(project, scratch),
-            *streaming.figures_memory(project, sh, scratch, args.quick),
-            *streaming.figures_throughput(project, sh, scratch, args.quick),
+            *streaming_figures(project, scratch, args.quick),
             figure_serving(project, scratch, args.quick),
             figure_cold_build(project, args.quick),
             figure_first_venv(project, scratch, args.quick),
