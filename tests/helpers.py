@@ -260,11 +260,21 @@ def valid_against_the_model(moto, operation: str, service: str = "cloudformation
     if model.protocol == "query":
         sent = [query_params(body, operation, service) for body in bodies(moto, operation)]
     else:  # named by X-Amz-Target: SageMaker.StopTrainingJob
-        sent = [json.loads(b) for b in bodies(moto, f"{model.metadata['targetPrefix']}.{operation}")]
+        sent = [
+            json.loads(b) for b in bodies(moto, f"{model.metadata['targetPrefix']}.{operation}")
+        ]
     for params in sent:
         report = ParamValidator().validate(params, shape)
         assert not report.has_errors(), report.generate_report()
     return sent
+
+
+def valid_params(service: str, operation: str, params: dict) -> dict:
+    """params, once botocore's validator passed them (a request moto never saw)."""
+    model = botocore.session.get_session().get_service_model(service)
+    report = ParamValidator().validate(params, model.operation_model(operation).input_shape)
+    assert not report.has_errors(), report.generate_report()
+    return params
 
 
 def every_request_valid(moto, services: tuple[str, ...]) -> int:

@@ -75,6 +75,8 @@ MAKE_TARGETS = [
     "undeploy",
     "endpoints",
     "bootstrap",
+    "status",
+    "teardown",
 ]
 
 REGIONS = {
