@@ -36,7 +36,10 @@ class StatusOverlay(ThreadingHTTPServer):
     next `fail_next[target]` requests of an X-Amz-Target get AWS's throttling error, unforwarded.
     Tuning jobs alike: DescribeHyperParameterTuningJob merges the next of `tuning_statuses`,
     ListTrainingJobsForHyperParameterTuningJob answers `trials[job]` (or `trials[ANY_JOB]`),
-    and with `answer_stop`, StopHyperParameterTuningJob gets AWS's empty success answer."""
+    and with `answer_stop`, StopHyperParameterTuningJob gets AWS's empty success answer.
+    `json_answers[target]` answers a JSON call (X-Amz-Target) moto has seen with the dict it
+    returns for the request's parameters (None: moto's answer stands): a listing by a filter
+    moto ignores, UpdateTrainingJob, the Price List API's GetProducts (moto has no pricing)."""
 
     def __init__(self, moto):
         super().__init__(("127.0.0.1", 0), ForwardToMoto)
@@ -50,6 +53,8 @@ class StatusOverlay(ThreadingHTTPServer):
         self.query_answers: dict[str, Callable[[dict[str, str]], bytes]] = {}
         self.describes = 0
         self.fail_next: dict[str, int] = {}
+        self.json_answers: dict[str, Callable[[dict], dict | None]] = {}
+        self.answered: list[tuple[str, dict]] = []  # (target, parameters) json_answers saw
 
     @property
     def url(self) -> str:
@@ -81,7 +86,14 @@ class ForwardToMoto(BaseHTTPRequestHandler):
         length = answer.getheader("Content-Length")  # a HEAD's: the object's size, no body
         moto.close()
         form = dict(urllib.parse.parse_qsl(body.decode(errors="replace")))
-        if target in SCRIPTED and status == 200:
+        scripted = None
+        if target in self.server.json_answers:
+            self.server.answered.append((target, json.loads(body or b"{}")))
+            scripted = self.server.json_answers[target](self.server.answered[-1][1])
+        if scripted is not None:
+            status, payload = 200, json.dumps(scripted, default=str).encode()
+            headers = {"Content-Type": "application/x-amz-json-1.1"}
+        elif target in SCRIPTED and status == 200:
             key, script = SCRIPTED[target]
             described = json.loads(payload)
             statuses = getattr(self.server, script)

@@ -76,6 +76,8 @@ MAKE_TARGETS = [
     "undeploy",
     "endpoints",
     "bootstrap",
+    "status",
+    "teardown",
 ]
 
 REGIONS = {

@@ -1,13 +1,14 @@
 """Fixtures of the tools' unit tests: they import smt and call it in-process, in a copy of one
 project baked once per session (no bake per test), against the session's moto server."""
 
+import json
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import bake_with_data
+from helpers import bake_with_data, free_port
 from smt import cli, project
 
 SLUG = "mnist_on_sagemaker"
@@ -69,3 +70,118 @@ def aws(moto, monkeypatch):
             monkeypatch.setenv(key, value)
     monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")
     return moto
+
+
+@pytest.fixture(autouse=True)
+def no_price_list(tmp_path, monkeypatch):
+    """The Price List API out of reach (a port nothing listens on: "price unknown" at once) and
+    an empty cache of prices, unless a test gives them: no test reads the developer's cache,
+    and moto's recording holds no pricing request it did not ask for."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_PRICING", f"http://127.0.0.1:{free_port()}")
+
+
+def price_list(prices: dict[str, float]):
+    """A stub of the Price List API's GetProducts for the overlay: one SageMaker product of
+    the instance type and component asked, at prices[component] an hour (AWS's JSON)."""
+
+    def answer(request: dict) -> dict:
+        asked = {f["Field"]: f["Value"] for f in request["Filters"]}
+        if asked["component"] not in prices:
+            return {"FormatVersion": "aws_v1", "PriceList": []}
+        dimension = {"unit": "Hrs", "pricePerUnit": {"USD": str(prices[asked["component"]])}}
+        terms = {"OnDemand": {"T1": {"priceDimensions": {"T1.D1": dimension}}}}
+        product = {"product": {"productFamily": "ML Instance", "attributes": asked}, "terms": terms}
+        return {"FormatVersion": "aws_v1", "PriceList": [json.dumps(product)]}
+
+    return answer
+
+
+@pytest.fixture
+def priced(overlay, monkeypatch):
+    """AWS behind the overlay, whose Price List API says ml.* costs $0.5/h to train and $0.25/h
+    to serve."""
+    overlay.json_answers["AWSPriceListService.GetProducts"] = price_list(
+        {"Training": 0.5, "Hosting": 0.25}
+    )
+    monkeypatch.setenv("AWS_ENDPOINT_URL", overlay.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_PRICING", overlay.url)
+    return overlay
+
+
+PROJECT_TAG = {"ProjectName": "MNIST on SageMaker"}  # the baked project's PROJECT_NAME
+OTHERS, OTHER_TAG = "other-project", {"ProjectName": "Other"}  # another project's
+
+
+@dataclass
+class Billing:
+    job: str  # running, with a warm pool to come (KeepAlivePeriodInSeconds)
+    warm: str  # completed, its warm pool Available
+    endpoint: str
+    bucket: str
+    repository: str
+    listed: dict  # (filter, value) -> the training jobs ListTrainingJobs gives for it
+
+
+def endpoint_of(moto, name: str, tags: dict) -> None:
+    sagemaker, tagged = moto.client("sagemaker"), [{"Key": k, "Value": v} for k, v in tags.items()]
+    role = f"arn:aws:iam::{moto.account_id}:role/r"
+    container = {"Image": "x:1", "ModelDataUrl": "s3://b/m.tar.gz"}
+    sagemaker.create_model(ModelName=name, ExecutionRoleArn=role, Tags=tagged,
+                           PrimaryContainer=container)  # fmt: skip
+    variant = {"VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large",
+               "InitialInstanceCount": 2}  # fmt: skip
+    sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant],
+                                     Tags=tagged)  # fmt: skip
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name, Tags=tagged)
+
+
+@pytest.fixture
+def billing(smt, aws, priced, project_dir, monkeypatch) -> Billing:
+    """A moto account where this project bills: its bootstrap stack (a file in the bucket, an
+    image in the repository), a running training job, a warm pool, an endpoint; and another
+    project's running job, warm pool and endpoint. moto makes every job Completed: the overlay
+    lists them as running or warm (ListTrainingJobs by status), scripts their describes,
+    answers StopTrainingJob and UpdateTrainingJob (moto has neither). Recording from here."""
+    from helpers import create_training_job, put_image_tag
+    from smt import settings
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.url)
+    assert smt("bootstrap").code == 0
+    values = settings.load("train-remote", project_dir, environ={})
+    bucket = values.s3_output_path.removeprefix("s3://").split("/")[0]
+    aws.client("s3").put_object(Bucket=bucket, Key="mnist-on-sagemaker/model.tar.gz", Body=b"m")
+    put_image_tag(aws, values.ecr_repository, "v1")
+    seeded = Billing("mnist-on-sagemaker-run", "mnist-on-sagemaker-warm",
+                     "mnist-on-sagemaker-ep", bucket, values.ecr_repository, {})  # fmt: skip
+    for name, tags in [(seeded.job, PROJECT_TAG), (seeded.warm, PROJECT_TAG),
+                       (f"{OTHERS}-run", OTHER_TAG), (f"{OTHERS}-warm", OTHER_TAG)]:  # fmt: skip
+        create_training_job(aws, name, tags=tags)
+    endpoint_of(aws, seeded.endpoint, PROJECT_TAG)
+    endpoint_of(aws, f"{OTHERS}-ep", OTHER_TAG)
+    jobs = (seeded.job, seeded.warm, f"{OTHERS}-run", f"{OTHERS}-warm")
+    describe = aws.client("sagemaker").describe_training_job
+    described = {name: describe(TrainingJobName=name) for name in jobs}
+    listed = seeded.listed
+    listed[("StatusEquals", "InProgress")] = [seeded.job, f"{OTHERS}-run"]
+    listed[("WarmPoolStatusEquals", "Available")] = [seeded.warm, f"{OTHERS}-warm"]
+
+    def listing(request: dict) -> dict:
+        names = [n for (key, value), ns in listed.items() if request.get(key) == value for n in ns]
+        running = request.get("StatusEquals", "Completed")
+        return {"TrainingJobSummaries": [
+            {"TrainingJobName": n, "TrainingJobArn": described[n]["TrainingJobArn"],
+             "CreationTime": described[n]["CreationTime"].timestamp(),
+             "TrainingJobStatus": running, "WarmPoolStatus": {"Status": "Available"}}
+            for n in names]}  # fmt: skip
+
+    priced.json_answers["SageMaker.ListTrainingJobs"] = listing
+    priced.json_answers["SageMaker.UpdateTrainingJob"] = lambda r: {"TrainingJobArn": "x"}
+    config = {**described[seeded.job]["ResourceConfig"], "KeepAlivePeriodInSeconds": 600}
+    running = {"TrainingJobStatus": "InProgress", "ResourceConfig": config}
+    priced.statuses[seeded.job] = [running, running, {"TrainingJobStatus": "Stopped"}]
+    priced.answer_stop = True
+    monkeypatch.setenv("AWS_ENDPOINT_URL", priced.url)
+    monkeypatch.setattr("smt.aws.POLL_SECONDS", 0.05)
+    aws.start_recording()
+    return seeded

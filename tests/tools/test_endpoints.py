@@ -146,7 +146,7 @@ def test_deploy_serves_the_newest_remote_jobs_model_with_the_pushed_image_the_ro
     }
     assert request(aws, "SageMaker.CreateEndpoint") == {
         "EndpointName": name, "EndpointConfigName": name, "Tags": tags}  # fmt: skip
-    assert done.out.splitlines()[0] == (
+    assert done.out.splitlines()[1] == (
         f"model:   {model_of(account, jobs)} (the newest train-remote job, {jobs})"
     )
     assert done.out.splitlines()[-3:] == [
@@ -166,7 +166,7 @@ def test_after_make_tune_deploy_still_serves_the_newest_train_remote_job_not_a_t
     assert done.code == 0, done.err
     served = request(aws, "SageMaker.CreateModel")["PrimaryContainer"]["ModelDataUrl"]
     assert served == model_of(account, NEWER)
-    assert f"(the newest train-remote job, {NEWER})" in done.out.splitlines()[0]
+    assert f"(the newest train-remote job, {NEWER})" in done.out.splitlines()[1]
 
 
 def test_deploy_finds_the_newest_train_remote_job_beyond_the_first_page_of_the_listing(
@@ -212,7 +212,7 @@ def test_with_TUNE_JOB_deploy_serves_its_best_trial_and_says_so(smt, aws, script
     assert request(aws, "SageMaker.CreateModel")["PrimaryContainer"]["ModelDataUrl"] == (
         model_of(account, best))  # fmt: skip
     source = f"the best trial of {TUNING_JOB}, {best}"
-    assert done.out.splitlines()[0] == f"model:   {model_of(account, best)} ({source})"
+    assert done.out.splitlines()[1] == f"model:   {model_of(account, best)} ({source})"
     assert "SageMaker.ListTrainingJobs" not in actions(aws)
 
 
@@ -227,7 +227,7 @@ def test_deploy_with_MODEL_S3_serves_that_model_and_with_WAIT_0_returns_without_
     assert request(aws, "SageMaker.CreateModel")["PrimaryContainer"]["ModelDataUrl"] == other
     assert "SageMaker.DescribeEndpoint" not in actions(aws)
     assert "SageMaker.ListTrainingJobs" not in actions(aws)
-    assert done.out.splitlines()[0] == f"model:   {other} (MODEL_S3)"
+    assert done.out.splitlines()[1] == f"model:   {other} (MODEL_S3)"
     assert done.out.splitlines()[-1] == (
         f"Watch it: make endpoints; delete it: make undeploy ENDPOINT={deployed(done.out)}"
     )

@@ -103,7 +103,11 @@ def wait(cloudformation, waiter: str, name: str, timeout: float) -> None:
     """The waiter (a look every POLL_SECONDS, STACK_TIMEOUT in all), its status on one line;
     a failed stack is a Failure naming its first failed resource and why."""
     progress = aws.Progress()
-    show = lambda parsed, **_: progress.show(f"Stack {name}: {parsed['Stacks'][0]['StackStatus']}")  # noqa: E731
+
+    def show(parsed, **_):  # a deleted stack's last answer: "does not exist", no status
+        if "Stacks" in parsed:
+            progress.show(f"Stack {name}: {parsed['Stacks'][0]['StackStatus']}")
+
     cloudformation.meta.events.register("after-call.cloudformation.DescribeStacks", show)
     config = {"Delay": aws.POLL_SECONDS, "MaxAttempts": math.ceil(timeout / aws.POLL_SECONDS) + 1}
     try:

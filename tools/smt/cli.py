@@ -33,6 +33,8 @@ COMMANDS = {
     "undeploy": ("endpoints:undeploy", "delete ENDPOINT=, its config and model"),
     "endpoints": ("endpoints:listing", "this project's endpoints: status, instances, age"),
     "bootstrap": ("bootstrap:bootstrap", "the role, bucket and ECR repository: one stack"),
+    "status": ("status:status", "what of this project bills now: jobs, warm pools, endpoints"),
+    "teardown": ("teardown:teardown", "stop and delete all of it, then the stack (FORCE=1: data)"),
     "doctor": ("doctor:main", "check Docker, AWS and disk: OK/WARN/FAIL, a fix for each FAIL"),
 }
 

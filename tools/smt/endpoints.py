@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from botocore.exceptions import ClientError, WaiterError
 
-from smt import aws
+from smt import aws, prices
 from smt.errors import BadSetting, Failure
 
 VARIANT, MAX_CONCURRENCY = "AllTraffic", 5  # serverless: requests served at once
@@ -118,6 +118,7 @@ def serving(variant: dict) -> str:
 
 
 def deploy(settings) -> int:
+    prices.line(settings, "deploy")  # COST_LIMIT: before anything is made
     session = aws.session(settings.aws_region)
     if settings.serving_image == "tensorflow":
         image, which = tensorflow_image(settings)

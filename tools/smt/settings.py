@@ -36,7 +36,10 @@ MAKE_ONLY = {"VENV", "PYTHON", "INSTALLER", "TEMPLATE"}
 
 
 # Groups of commands that read the same settings.
-AWS_ONLY = "train-remote tune tune-status tune-stop logs stop deploy undeploy endpoints bootstrap"
+AWS_ONLY = (
+    "train-remote tune tune-status tune-stop logs stop deploy undeploy endpoints bootstrap"
+    " status teardown"
+)
 AWS = f"{AWS_ONLY} metrics"  # metrics: of a local run too
 ECR = "train-remote tune deploy"  # and login, push, doctor: they need the account
 IMAGE = "build push train-local tune-local serve-local train-remote tune deploy doctor"
@@ -136,14 +139,20 @@ TABLE = [
     S("SERVE_INSTANCE_COUNT", WHOLE, "1", "deploy", "instances behind the endpoint"),
     S("SERVERLESS_MEMORY", serverless_memory, None, "deploy",
       "a serverless endpoint of this much memory (MB) instead of instances"),
-    S("DEPLOY_TIMEOUT", WHOLE, "1800", "deploy undeploy", "seconds to wait for an endpoint"),
+    S("DEPLOY_TIMEOUT", WHOLE, "1800", "deploy undeploy teardown",
+      "seconds to wait for an endpoint"),
     S("ENDPOINT", TEXT, None, "undeploy! predict",
       "an endpoint's name (make endpoints lists them)"),
     # ---- make bootstrap: the role, the bucket and the repository, one CloudFormation stack
-    S("STACK_NAME", STACK, None, "bootstrap",
+    S("STACK_NAME", STACK, None, "bootstrap teardown",
       "the project's CloudFormation stack (default: BASE_JOB_NAME)"),
-    S("STACK_TIMEOUT", WHOLE, "1800", "bootstrap",
-      "seconds to wait for the stack to be created or updated"),
+    S("STACK_TIMEOUT", WHOLE, "1800", "bootstrap teardown",
+      "seconds to wait for the stack to be created, updated or deleted"),
+    # ---- make status, teardown: nothing left billing; a price before each paid action
+    S("FORCE", SWITCH, "0", "teardown",
+      "1: teardown deletes the bucket's data and the images too (after a prompt)"),
+    S("COST_LIMIT", SECONDS, None, "train-remote tune deploy",
+      "dollars: refuse a job whose worst case (MAX_RUN), or an endpoint whose day, costs more"),
     # ---- this machine
     S("MIN_FREE_GB", SECONDS, "8", "doctor", "doctor fails with less free disk for Docker (GB)"),
 ]  # fmt: skip

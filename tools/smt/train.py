@@ -5,7 +5,7 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
-from smt import aws, image, jobs, project
+from smt import aws, image, jobs, prices, project
 from smt.errors import BadSetting, Failure
 from smt.local_run import LocalRun
 
@@ -160,6 +160,7 @@ def s3_channels(session, j) -> list:
 
 def train_remote(settings) -> int:
     j = job(settings, remote=True)
+    prices.line(settings, "train-remote")  # COST_LIMIT: before anything is uploaded or made
     session = aws.session(settings.aws_region)
     aws.require_image(session, j.image)  # before any upload or submit
     remote = trainer(j, session)  # the SDK checks ROLE_ARN here, before the upload

@@ -6,7 +6,7 @@ import sys
 import time
 from types import SimpleNamespace
 
-from smt import aws, endpoints, project, search_space, train
+from smt import aws, endpoints, prices, project, search_space, train
 from smt.errors import BadSetting, Failure
 
 NAME_LENGTH = 32  # SageMaker's limit on a tuning job's name; its trials add -NNN-<8 hex>
@@ -55,6 +55,7 @@ def tune(settings) -> int:
     # The tuner has no warm pools: KEEP_ALIVE is no setting of make tune.
     j = train.job(SimpleNamespace(**{"keep_alive": None, **vars(settings)}), remote=True)
     strategy = hyperband(j) if settings.strategy == "Hyperband" else None
+    prices.line(settings, "tune")  # COST_LIMIT: before anything is uploaded or made
     session = aws.session(settings.aws_region)
     aws.require_image(session, j.image)  # before any upload or submit
     trainer = train.trainer(j, session)  # the SDK checks ROLE_ARN here, before the upload
