@@ -380,3 +380,23 @@ def refused_argument(project: Path, name: str) -> None:
     definition.write_text(
         text.replace("    return arguments\n", f"    return {{**arguments, {name!r}: 1}}\n")
     )
+
+
+PROJECT_TAG = {"ProjectName": "MNIST on SageMaker"}  # the baked project's PROJECT_NAME
+OTHERS, OTHER_TAG = "other-project", {"ProjectName": "Other"}  # another project's
+
+
+def price_list(prices: dict[str, float]):
+    """A stub of the Price List API's GetProducts for the overlay: one SageMaker product of
+    the instance type and component asked, at prices[component] an hour (AWS's JSON)."""
+
+    def answer(request: dict) -> dict:
+        asked = {f["Field"]: f["Value"] for f in request["Filters"]}
+        if asked["component"] not in prices:
+            return {"FormatVersion": "aws_v1", "PriceList": []}
+        dimension = {"unit": "Hrs", "pricePerUnit": {"USD": str(prices[asked["component"]])}}
+        terms = {"OnDemand": {"T1": {"priceDimensions": {"T1.D1": dimension}}}}
+        product = {"product": {"productFamily": "ML Instance", "attributes": asked}, "terms": terms}
+        return {"FormatVersion": "aws_v1", "PriceList": [json.dumps(product)]}
+
+    return answer

@@ -1,14 +1,13 @@
 """Fixtures of the tools' unit tests: they import smt and call it in-process, in a copy of one
 project baked once per session (no bake per test), against the session's moto server."""
 
-import json
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import bake_with_data, free_port
+from helpers import OTHER_TAG, OTHERS, PROJECT_TAG, bake_with_data, free_port, price_list
 from smt import cli, project
 
 SLUG = "mnist_on_sagemaker"
@@ -81,22 +80,6 @@ def no_price_list(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL_PRICING", f"http://127.0.0.1:{free_port()}")
 
 
-def price_list(prices: dict[str, float]):
-    """A stub of the Price List API's GetProducts for the overlay: one SageMaker product of
-    the instance type and component asked, at prices[component] an hour (AWS's JSON)."""
-
-    def answer(request: dict) -> dict:
-        asked = {f["Field"]: f["Value"] for f in request["Filters"]}
-        if asked["component"] not in prices:
-            return {"FormatVersion": "aws_v1", "PriceList": []}
-        dimension = {"unit": "Hrs", "pricePerUnit": {"USD": str(prices[asked["component"]])}}
-        terms = {"OnDemand": {"T1": {"priceDimensions": {"T1.D1": dimension}}}}
-        product = {"product": {"productFamily": "ML Instance", "attributes": asked}, "terms": terms}
-        return {"FormatVersion": "aws_v1", "PriceList": [json.dumps(product)]}
-
-    return answer
-
-
 @pytest.fixture
 def priced(overlay, monkeypatch):
     """AWS behind the overlay, whose Price List API says ml.* costs $0.5/h to train and $0.25/h
@@ -107,10 +90,6 @@ def priced(overlay, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", overlay.url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_PRICING", overlay.url)
     return overlay
-
-
-PROJECT_TAG = {"ProjectName": "MNIST on SageMaker"}  # the baked project's PROJECT_NAME
-OTHERS, OTHER_TAG = "other-project", {"ProjectName": "Other"}  # another project's
 
 
 @dataclass

@@ -8,8 +8,7 @@ import os
 import time
 
 import pytest
-from conftest import price_list
-from helpers import MOTO_ACCOUNT_ID, actions, put_image_tag, valid_params
+from helpers import MOTO_ACCOUNT_ID, actions, price_list, put_image_tag, valid_params
 from smt import prices
 
 BUCKET = f"sagemaker-us-east-1-{MOTO_ACCOUNT_ID}"

@@ -5,8 +5,7 @@ a last line saying so when nothing bills."""
 import re
 import time
 
-from conftest import OTHERS
-from helpers import actions, every_request_valid, request_body
+from helpers import OTHERS, actions, every_request_valid, request_body
 
 SERVICES = ("sagemaker", "cloudformation", "ecr", "sts")
 

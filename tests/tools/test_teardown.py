@@ -8,8 +8,7 @@ import json
 import time
 
 import pytest
-from conftest import OTHERS
-from helpers import actions, bodies, every_request_valid
+from helpers import OTHERS, actions, bodies, every_request_valid
 from test_status import SERVICES, naming
 
 CHANGES = ("Stop", "Update", "Delete", "BatchDelete", "DELETE", "POST")
