@@ -54,6 +54,7 @@ MAKE_TARGETS = [
     "venv",
     "data",
     "build",
+    "build-remote",
     "login",
     "push",
     "train-local",

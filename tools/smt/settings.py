@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 from smt.errors import BadSetting
 from smt.setting_types import (
+    CODEBUILD,
     INSTANCE,
     MODEL_TAR,
     NATURAL,
@@ -25,6 +26,7 @@ from smt.setting_types import (
     TEXT,
     WHOLE,
     Setting,
+    build_timeout,
     one_of,
     serverless_memory,
 )
@@ -36,10 +38,13 @@ MAKE_ONLY = {"VENV", "PYTHON", "INSTALLER", "TEMPLATE"}
 
 
 # Groups of commands that read the same settings.
-AWS_ONLY = "train-remote tune tune-status tune-stop logs stop deploy undeploy endpoints bootstrap"
+AWS_ONLY = (
+    "train-remote tune tune-status tune-stop logs stop deploy undeploy endpoints bootstrap"
+    " build-remote"
+)
 AWS = f"{AWS_ONLY} metrics"  # metrics: of a local run too
-ECR = "train-remote tune deploy"  # and login, push, doctor: they need the account
-IMAGE = "build push train-local tune-local serve-local train-remote tune deploy doctor"
+ECR = "train-remote tune deploy build-remote"  # and login, push, doctor: they need the account
+IMAGE = "build build-remote push train-local tune-local serve-local train-remote tune deploy doctor"
 LOCAL, REMOTE = "train-local tune-local", "train-remote tune"
 
 
@@ -64,7 +69,7 @@ TABLE = [
       "the ECR repository of the image"),
     S("REGISTRY", TEXT, None, f"{ECR} login push",
       "the ECR registry host (default: from account and region)"),
-    S("S3_OUTPUT_PATH", S3_URI, None, needed(f"{REMOTE} doctor"),
+    S("S3_OUTPUT_PATH", S3_URI, None, needed(f"{REMOTE} doctor build-remote"),
       "where SageMaker writes models; data/ is uploaded to S3_OUTPUT_PATH/data"),
     S("PROJECT_NAME", TEXT, None, needed(f"{AWS} {LOCAL}"),
       "the ProjectName tag of everything created"),
@@ -144,6 +149,11 @@ TABLE = [
       "the project's CloudFormation stack (default: BASE_JOB_NAME)"),
     S("STACK_TIMEOUT", WHOLE, "1800", "bootstrap",
       "seconds to wait for the stack to be created or updated"),
+    # ---- make build-remote: CodeBuild builds and pushes the image (no Docker needed here)
+    S("CODEBUILD_PROJECT", CODEBUILD, None, "build-remote! doctor",
+      "the CodeBuild project of make build-remote (make bootstrap makes it)"),
+    S("BUILD_TIMEOUT", build_timeout, "3600", "build-remote",
+      "seconds a CodeBuild build may take, then it stops (300 or more)"),
     # ---- this machine
     S("MIN_FREE_GB", SECONDS, "8", "doctor", "doctor fails with less free disk for Docker (GB)"),
 ]  # fmt: skip
