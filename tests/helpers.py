@@ -8,10 +8,13 @@ import re
 import socket
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+import botocore.session
 import numpy as np
+from botocore.validate import ParamValidator
 from cookiecutter.generate import generate_context
 from cookiecutter.main import cookiecutter
 from cookiecutter.prompt import prompt_for_config
@@ -224,6 +227,48 @@ def bodies(moto, action: str) -> list[str]:
     """The bodies of the recorded requests of one action (named as helpers.actions names it)."""
     named = zip(actions(moto), moto.recorded_requests(), strict=True)
     return [request_body(request) for name, request in named if name == action]
+
+
+def query_params(body: str, operation: str, service: str = "cloudformation") -> dict:
+    """A query-protocol request's form (Parameters.member.1.ParameterKey=...) back into the
+    parameters of `operation`, shaped as botocore's API model says."""
+    form = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
+    model = botocore.session.get_session().get_service_model(service)
+    convert = {"integer": int, "boolean": lambda text: text == "true"}
+
+    def read(shape, key: str):
+        if shape.type_name == "structure":
+            found = {name: read(member, f"{key}.{name}".lstrip("."))
+                     for name, member in shape.members.items()}  # fmt: skip
+            return {name: value for name, value in found.items() if value is not None} or None
+        if shape.type_name == "list":
+            items = []
+            while (item := read(shape.member, f"{key}.member.{len(items) + 1}")) is not None:
+                items.append(item)
+            return items or None
+        value = form.get(key)
+        return value if value is None else convert.get(shape.type_name, str)(value)
+
+    return read(model.operation_model(operation).input_shape, "") or {}
+
+
+def valid_against_the_model(moto, operation: str, service: str = "cloudformation") -> list[dict]:
+    """Each recorded `operation` request's parameters, once botocore's validator passed them
+    (moto accepts what AWS refuses). A query-protocol service's (CloudFormation) or a JSON
+    one's (CodeBuild: named by its X-Amz-Target)."""
+    model = botocore.session.get_session().get_service_model(service)
+    shape = model.operation_model(operation).input_shape
+    if model.protocol == "query":
+        sent = [query_params(body, operation, service) for body in bodies(moto, operation)]
+    else:
+        sent = [
+            json.loads(body)
+            for body in bodies(moto, f"{model.metadata['targetPrefix']}.{operation}")
+        ]
+    for params in sent:
+        report = ParamValidator().validate(params, shape)
+        assert not report.has_errors(), report.generate_report()
+    return sent
 
 
 def put_image_tag(moto, repository: str, tag: str) -> None:

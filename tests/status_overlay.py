@@ -36,7 +36,9 @@ class StatusOverlay(ThreadingHTTPServer):
     next `fail_next[target]` requests of an X-Amz-Target get AWS's throttling error, unforwarded.
     Tuning jobs alike: DescribeHyperParameterTuningJob merges the next of `tuning_statuses`,
     ListTrainingJobsForHyperParameterTuningJob answers `trials[job]` (or `trials[ANY_JOB]`),
-    and with `answer_stop`, StopHyperParameterTuningJob gets AWS's empty success answer."""
+    and with `answer_stop`, StopHyperParameterTuningJob gets AWS's empty success answer.
+    `json_answers[target]` changes a JSON call's answer: it gets the request and moto's
+    answer (moto's CodeBuild makes every build SUCCEEDED at once), returns the new one."""
 
     def __init__(self, moto):
         super().__init__(("127.0.0.1", 0), ForwardToMoto)
@@ -50,6 +52,7 @@ class StatusOverlay(ThreadingHTTPServer):
         self.query_answers: dict[str, Callable[[dict[str, str]], bytes]] = {}
         self.describes = 0
         self.fail_next: dict[str, int] = {}
+        self.json_answers: dict[str, Callable[[dict, dict], dict]] = {}
 
     @property
     def url(self) -> str:
@@ -92,6 +95,9 @@ class ForwardToMoto(BaseHTTPRequestHandler):
             trials = self.server.trials.get(name, self.server.trials.get(ANY_JOB, []))
             status, payload = 200, json.dumps({"TrainingJobSummaries": trials}).encode()
             headers = {"Content-Type": "application/x-amz-json-1.1"}
+        elif target in self.server.json_answers and status == 200:
+            answer = self.server.json_answers[target](json.loads(body), json.loads(payload))
+            payload = json.dumps(answer).encode()
         elif target.startswith("SageMaker.Stop") and self.server.answer_stop:
             status, payload = 200, b"{}"
         elif not target and form.get("Action") in self.server.query_answers:
