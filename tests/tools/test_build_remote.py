@@ -9,6 +9,7 @@ import io
 import re
 import time
 import zipfile
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -87,14 +88,15 @@ def test_the_uploaded_zip_holds_exactly_the_build_context(smt, aws, account, pro
 
 
 def test_the_build_starts_with_the_buildspec_the_source_and_the_tag_make_build_gives(
-    smt, aws, account, project_dir
+    smt, aws, account, project_dir, capsys
 ):
     started = time.monotonic()
     done = build(smt)
     seconds = time.monotonic() - started
 
     assert done.code == 0, done.err
-    print(f"build-remote on moto: {len(actions(aws))} requests, {seconds:.1f} s")
+    with capsys.disabled():
+        print(f"\nbuild-remote on moto: {len(actions(aws))} requests, {seconds:.1f} s")
     tag = content_tag(smt)
     registry = "210987654321.dkr.ecr.us-east-1.amazonaws.com"
     [start] = valid_against_the_model(aws, "StartBuild", "codebuild")
@@ -123,6 +125,20 @@ def test_an_image_already_in_ecr_is_not_built_again(smt, aws, account, project_d
     assert "is in ECR already" in done.out
     assert START not in actions(aws)
     assert not [name for name in actions(aws) if name.startswith("PUT ")]
+
+
+def test_a_missing_repository_names_bootstrap_before_any_upload(smt, aws, account):
+    aws.client("ecr").delete_repository(repositoryName="mnist_on_sagemaker")
+    aws.start_recording()
+
+    done = build(smt)
+
+    assert done.code == 1
+    assert one_line(done) == (
+        "error: the ECR repository mnist_on_sagemaker does not exist in us-east-1 yet; "
+        "make bootstrap makes it"
+    )
+    assert actions(aws) == ["AmazonEC2ContainerRegistry_V20150921.DescribeImages"]
 
 
 def answers(*builds: dict):
@@ -206,6 +222,28 @@ def test_ctrl_c_says_the_build_goes_on_and_how_to_stop_it(smt, aws, account, ove
                      done.out, re.M)  # fmt: skip
     assert stop, done.out
     assert stop[2].startswith(f"{PROJECT}:")
+
+
+def test_a_build_still_running_after_build_timeout_says_so_and_how_to_stop_it(
+    smt, aws, account, overlay, monkeypatch
+):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", overlay.url)
+    overlay.json_answers["CodeBuild_20161006.BatchGetBuilds"] = answers(RUNNING)
+    clock = iter(range(0, 10_000, 200))  # 200 s a look, no real wait
+    fake = SimpleNamespace(monotonic=lambda: next(clock), sleep=lambda seconds: None)
+    monkeypatch.setattr(build_remote, "time", fake)
+
+    done = build(smt, "--build-timeout", "300")
+
+    assert done.code == 1
+    line = one_line(done)
+    assert re.fullmatch(
+        rf"error: build ({PROJECT}:\S+) is still BUILD after 300 s \(BUILD_TIMEOUT\); the build "
+        r"goes on in CodeBuild; to stop it: aws codebuild stop-build --id \1 --region us-east-1",
+        line,
+    ), line
+    [start] = valid_against_the_model(aws, "StartBuild", "codebuild")
+    assert start["timeoutInMinutesOverride"] == 5  # CodeBuild stops it then
 
 
 def test_the_buildspec_builds_for_the_platform_without_provenance_and_pushes_the_tag(

@@ -62,6 +62,9 @@ def build_remote(settings) -> int:
         return 0
     except ecr.exceptions.ImageNotFoundException:
         pass
+    except ecr.exceptions.RepositoryNotFoundException:
+        raise Failure(f"the ECR repository {settings.ecr_repository} does not exist in "
+                      f"{settings.aws_region} yet; make bootstrap makes it") from None  # fmt: skip
     bucket, _, prefix = settings.s3_output_path.removeprefix("s3://").partition("/")
     key = "/".join(filter(None, [prefix, CONTEXT_FOLDER, f"{settings.image_tag}.zip"]))
     archive = context_zip(settings.project_dir)
@@ -94,12 +97,7 @@ def follow(session, build: dict, timeout: float) -> dict:
     boto3 has no CodeBuild waiter, hence this loop (a look every POLL_SECONDS)."""
     codebuild, logs, progress = session.client("codebuild"), session.client("logs"), aws.Progress()
     started, token, line = time.monotonic(), None, ""
-    while build["buildStatus"] not in DONE:
-        if time.monotonic() - started > timeout:
-            progress.end()
-            still = f"build {build['id']} is still {build.get('currentPhase')} after {timeout:g} s"
-            raise Failure(f"{still} (BUILD_TIMEOUT); {stop_hint(build, session.region_name)}")
-        time.sleep(aws.POLL_SECONDS)
+    while True:
         [build] = codebuild.batch_get_builds(ids=[build["id"]])["builds"]
         where = build.get("logs", {})
         if where.get("groupName") and where.get("streamName"):  # once the build has started
@@ -111,8 +109,14 @@ def follow(session, build: dict, timeout: float) -> dict:
             line = said[-1][:100] if said else line
         elapsed = time.monotonic() - started
         progress.show(f"build {build.get('currentPhase', '?')} ({elapsed:.0f} s) {line}".rstrip())
-    progress.end()
-    return build
+        if build["buildStatus"] in DONE:
+            progress.end()
+            return build
+        if elapsed > timeout:
+            progress.end()
+            still = f"build {build['id']} is still {build.get('currentPhase')} after {timeout:g} s"
+            raise Failure(f"{still} (BUILD_TIMEOUT); {stop_hint(build, session.region_name)}")
+        time.sleep(aws.POLL_SECONDS)
 
 
 def stop_hint(build: dict, region: str) -> str:
