@@ -33,6 +33,13 @@ def one_line(done) -> str:
     return line
 
 
+def failed_with(done, pattern: str) -> None:
+    """Exit 1, and one line on stderr that matches `pattern`."""
+    assert done.code == 1
+    line = one_line(done)
+    assert re.fullmatch(pattern, line), line
+
+
 @pytest.fixture
 def account(aws, project_dir):
     """The bucket of S3_OUTPUT_PATH, the ECR repository (no image yet) and the CodeBuild
@@ -170,13 +177,9 @@ def test_a_failed_build_says_its_failed_phase_and_why_in_one_line(
 
     done = build(smt)
 
-    assert done.code == 1
-    line = one_line(done)
-    assert re.fullmatch(
-        rf"error: build {PROJECT}:\S+ FAILED: phase BUILD FAILED: Error while executing "
-        r'command: docker push "\$IMAGE_URI"\. Reason: exit status 1',
-        line,
-    ), line
+    failed_with(done, rf"error: build {PROJECT}:\S+ FAILED: phase BUILD FAILED: Error while "
+                r'executing command: docker push "\$IMAGE_URI"\. '
+                "Reason: exit status 1")  # fmt: skip
 
 
 def test_the_build_shows_its_phase_and_newest_log_line_on_one_progress_line(
@@ -235,13 +238,9 @@ def test_a_build_still_running_after_build_timeout_says_so_and_how_to_stop_it(
 
     done = build(smt, "--build-timeout", "300")
 
-    assert done.code == 1
-    line = one_line(done)
-    assert re.fullmatch(
-        rf"error: build ({PROJECT}:\S+) is still BUILD after 300 s \(BUILD_TIMEOUT\); the build "
-        r"goes on in CodeBuild; to stop it: aws codebuild stop-build --id \1 --region us-east-1",
-        line,
-    ), line
+    failed_with(done, rf"error: build ({PROJECT}:\S+) is still BUILD after 300 s "
+                r"\(BUILD_TIMEOUT\); the build goes on in CodeBuild; to stop it: "
+                r"aws codebuild stop-build --id \1 --region us-east-1")  # fmt: skip
     [start] = valid_against_the_model(aws, "StartBuild", "codebuild")
     assert start["timeoutInMinutesOverride"] == 5  # CodeBuild stops it then
 
