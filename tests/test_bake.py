@@ -32,6 +32,8 @@ EXPECTED_FILES = sorted(
         "container/serve",
         "container/serving.py",
         "container/train",
+        "infra/buildspec.yml",
+        "infra/stack.yaml",
         "pyproject.toml",
         "requirements-dev.txt",
         "requirements-gpu.txt",

@@ -306,7 +306,7 @@ def test_the_build_role_reaches_only_the_build_prefix_the_repository_and_its_log
     [
         (PROJECT, "OK", f"build-remote (CodeBuild project {PROJECT}) works here; build "
          "needs a Docker engine"),
-        ("", "FAIL", "neither build (no Docker engine answers) nor build-remote"),
+        ("", "WARN", "neither build (no Docker engine answers) nor build-remote"),
     ],
 )  # fmt: skip
 def test_doctor_says_which_of_build_and_build_remote_work_here(
@@ -318,7 +318,7 @@ def test_doctor_says_which_of_build_and_build_remote_work_here(
     assert report["builds"].startswith(f"{status} {says}"), report["builds"]
     docker = "WARN" if project else "FAIL"
     assert report["docker"].startswith(docker), report["docker"]
-    if status == "FAIL":
+    if status == "WARN":  # the docker line's FAIL already fails doctor
         assert "-> fix: make bootstrap, then make build-remote" in report["builds"]
 
 
