@@ -253,15 +253,17 @@ def query_params(body: str, operation: str, service: str = "cloudformation") -> 
 
 
 def valid_against_the_model(moto, operation: str, service: str = "cloudformation") -> list[dict]:
-    """Each recorded `operation` request's parameters, once botocore's validator passed them:
-    a query-protocol service's (CloudFormation, IAM) or a JSON one's (SageMaker, ECR)."""
+    """Each recorded `operation` request's parameters, once botocore's validator passed them
+    (moto accepts what AWS refuses). A query-protocol service's (CloudFormation) or a JSON
+    one's (CodeBuild: named by its X-Amz-Target)."""
     model = botocore.session.get_session().get_service_model(service)
     shape = model.operation_model(operation).input_shape
     if model.protocol == "query":
         sent = [query_params(body, operation, service) for body in bodies(moto, operation)]
-    else:  # named by X-Amz-Target: SageMaker.StopTrainingJob
+    else:
         sent = [
-            json.loads(b) for b in bodies(moto, f"{model.metadata['targetPrefix']}.{operation}")
+            json.loads(body)
+            for body in bodies(moto, f"{model.metadata['targetPrefix']}.{operation}")
         ]
     for params in sent:
         report = ParamValidator().validate(params, shape)
@@ -390,7 +392,7 @@ def price_list(prices: dict[str, float]):
     """A stub of the Price List API's GetProducts for the overlay: one SageMaker product of
     the instance type and component asked, at prices[component] an hour (AWS's JSON)."""
 
-    def answer(request: dict) -> dict:
+    def answer(request: dict, _moto_answer=None) -> dict:
         asked = {f["Field"]: f["Value"] for f in request["Filters"]}
         if asked["component"] not in prices:
             return {"FormatVersion": "aws_v1", "PriceList": []}

@@ -37,9 +37,10 @@ class StatusOverlay(ThreadingHTTPServer):
     Tuning jobs alike: DescribeHyperParameterTuningJob merges the next of `tuning_statuses`,
     ListTrainingJobsForHyperParameterTuningJob answers `trials[job]` (or `trials[ANY_JOB]`),
     and with `answer_stop`, StopHyperParameterTuningJob gets AWS's empty success answer.
-    `json_answers[target]` answers a JSON call (X-Amz-Target) moto has seen with the dict it
-    returns for the request's parameters (None: moto's answer stands): a listing by a filter
-    moto ignores, UpdateTrainingJob, the Price List API's GetProducts (moto has no pricing)."""
+    `json_answers[target]` answers a JSON call (X-Amz-Target) moto has seen: it gets the
+    request's parameters and moto's answer (None unless a 200 in JSON), and returns the answer
+    to give (None: moto's stands): a listing by a filter moto ignores, UpdateTrainingJob, the
+    Price List API's GetProducts (moto has no pricing), a CodeBuild build still running."""
 
     def __init__(self, moto):
         super().__init__(("127.0.0.1", 0), ForwardToMoto)
@@ -53,7 +54,7 @@ class StatusOverlay(ThreadingHTTPServer):
         self.query_answers: dict[str, Callable[[dict[str, str]], bytes]] = {}
         self.describes = 0
         self.fail_next: dict[str, int] = {}
-        self.json_answers: dict[str, Callable[[dict], dict | None]] = {}
+        self.json_answers: dict[str, Callable[[dict, dict | None], dict | None]] = {}
         self.answered: list[tuple[str, dict]] = []  # (target, parameters) json_answers saw
 
     @property
@@ -89,7 +90,10 @@ class ForwardToMoto(BaseHTTPRequestHandler):
         scripted = None
         if target in self.server.json_answers:
             self.server.answered.append((target, json.loads(body or b"{}")))
-            scripted = self.server.json_answers[target](self.server.answered[-1][1])
+            ok = status == 200 and payload.lstrip().startswith(b"{")
+            scripted = self.server.json_answers[target](
+                self.server.answered[-1][1], json.loads(payload) if ok else None
+            )
         if scripted is not None:
             status, payload = 200, json.dumps(scripted, default=str).encode()
             headers = {"Content-Type": "application/x-amz-json-1.1"}

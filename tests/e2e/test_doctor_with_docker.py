@@ -18,11 +18,12 @@ def test_a_ready_machine_and_account_pass_every_check_and_doctor_exits_0(project
     assert done.returncode == 0, done.stdout + done.stderr
     report = doctor_report(done.stdout)
     assert sorted(report) == sorted(
-        ["docker", "compose", "architecture", "disk"]
+        ["docker", "compose", "architecture", "disk", "builds"]
         + ["credentials", "ecr-repository", "ecr-image", "role", "s3-output"]
     )
     assert all(line.startswith("OK ") for line in report.values()), report
-    assert done.stdout.rstrip().splitlines()[-1] == "doctor: 0 FAIL, 0 WARN, 9 OK"
+    assert done.stdout.rstrip().splitlines()[-1] == "doctor: 0 FAIL, 0 WARN, 10 OK"
+    assert report["builds"].startswith("OK build works here; build-remote needs its CodeBuild")
     # the compose the SDK's local mode will pick (here Debian's docker-compose v1)
     assert report["compose"].startswith(("OK docker compose v", "OK docker-compose 1."))
 

@@ -145,7 +145,7 @@ def billing(smt, aws, priced, project_dir, monkeypatch) -> Billing:
     listed[("StatusEquals", "InProgress")] = [seeded.job, f"{OTHERS}-run"]
     listed[("WarmPoolStatusEquals", "Available")] = [seeded.warm, f"{OTHERS}-warm"]
 
-    def listing(request: dict) -> dict:
+    def listing(request: dict, _moto_answer) -> dict:
         names = [n for (key, value), ns in listed.items() if request.get(key) == value for n in ns]
         running = request.get("StatusEquals", "Completed")
         return {"TrainingJobSummaries": [
@@ -155,7 +155,7 @@ def billing(smt, aws, priced, project_dir, monkeypatch) -> Billing:
             for n in names]}  # fmt: skip
 
     priced.json_answers["SageMaker.ListTrainingJobs"] = listing
-    priced.json_answers["SageMaker.UpdateTrainingJob"] = lambda r: {"TrainingJobArn": "x"}
+    priced.json_answers["SageMaker.UpdateTrainingJob"] = lambda r, _: {"TrainingJobArn": "x"}
     config = {**described[seeded.job]["ResourceConfig"], "KeepAlivePeriodInSeconds": 600}
     running = {"TrainingJobStatus": "InProgress", "ResourceConfig": config}
     priced.statuses[seeded.job] = [running, running, {"TrainingJobStatus": "Stopped"}]

@@ -93,7 +93,9 @@ def test_price_unknown_when_the_price_list_does_not_answer_and_train_remote_goes
 def test_a_price_is_asked_once_a_day_then_read_from_the_cache(overlay, monkeypatch):
     asked = []
     stub = price_list({"Training": 0.5})
-    overlay.json_answers["AWSPriceListService.GetProducts"] = lambda r: asked.append(r) or stub(r)
+    overlay.json_answers["AWSPriceListService.GetProducts"] = lambda r, _: (
+        asked.append(r) or stub(r)
+    )
     monkeypatch.setenv("AWS_ENDPOINT_URL_PRICING", overlay.url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -67,7 +67,8 @@ def bootstrap(settings) -> int:
     written = write_settings(settings.project_dir / SETTINGS_FILE,
                              {**outputs, "STACK_NAME": name})  # fmt: skip
     listed = ", ".join(written) if written else "nothing new"
-    print(f"{SETTINGS_FILE}: {listed}. Next: make build push, then make train-remote")
+    print(f"{SETTINGS_FILE}: {listed}. Next: make build push (no Docker: make build-remote), "
+          "then make train-remote")  # fmt: skip
     return 0
 
 

@@ -17,6 +17,7 @@ COMMANDS = {
     "build": ("image:build", "build the image, tagged by a hash of its build inputs"),
     "login": ("image:login", "log Docker in to the ECR registry"),
     "push": ("image:push", "push the image to ECR (build first)"),
+    "build-remote": ("build_remote:build_remote", "build and push the image in CodeBuild"),
     "data": ("train:data", "data/training, validation and test (scripts/prepare_data.py)"),
     "train-local": ("train:train_local", "train in SageMaker local mode: Docker here, no AWS"),
     "train-remote": ("train:train_remote", "train on SageMaker with the pushed image"),

@@ -68,6 +68,22 @@ def disk(settings, details: dict) -> tuple:
     return "FAIL", f"{free_gb:.1f} GB free in {where}; {needs}", prune
 
 
+def builds(settings, details: dict) -> tuple:
+    """Which of make build (a Docker engine here) and make build-remote (CodeBuild) work."""
+    remote = (
+        settings.codebuild_project
+        and f"build-remote (CodeBuild project {settings.codebuild_project})"
+    )
+    if details and remote:
+        return "OK", f"build and {remote} both work here"
+    if details:
+        return "OK", "build works here; build-remote needs its CodeBuild project: make bootstrap"
+    if remote:
+        return "OK", f"{remote} works here; build needs a Docker engine"
+    neither = "neither build (no Docker engine answers) nor build-remote (no CODEBUILD_PROJECT)"
+    return "WARN", neither, "make bootstrap, then make build-remote (or start Docker: make build)"
+
+
 def credentials(settings) -> tuple[tuple, object]:  # the check, and a session or why to skip
     account = settings.aws_account_id
     try:
@@ -166,10 +182,13 @@ def s3_output(settings, s3) -> tuple:
 def checks(settings):
     """(name, (status, detail[, fix])) of each check, as it is made."""
     daemon, details = docker(settings)
+    if not details and settings.codebuild_project:  # the remote path needs no Docker here
+        daemon = ("WARN", f"{daemon[1]}: local runs need it, make build-remote does not")
     yield "docker", daemon
     for check in (compose, architecture, disk):
         skipped = ("WARN", SKIPPED + "no Docker")
         yield check.__name__, check(settings, details) if details else skipped
+    yield "builds", builds(settings, details)
     identity, session = credentials(settings)  # the session, or why the checks that need it skip
     yield "credentials", identity
     aws_checks = ((ecr_repository, "ecr"), (ecr_image, "ecr"), (role, "iam"), (s3_output, "s3"))

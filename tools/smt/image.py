@@ -73,7 +73,6 @@ def build(settings) -> int:
         if "no such image" not in str(error).lower():
             raise
     print(f"building {image} from {settings.base_image} for {settings.platform}")
-    requirements = "requirements-gpu.txt" if settings.accelerator == "gpu" else "requirements.txt"
     # BuildKit (buildx) attaches provenance attestations by default: a manifest list, which
     # SageMaker rejects. The classic builder has no such flag, and needs none.
     help_text = docker("build", "--help", timeout=30, doing="docker build --help", capture=True)
@@ -81,13 +80,18 @@ def build(settings) -> int:
     state = project.git_state()
     labels = [f"--label=org.opencontainers.image.revision={state['commit']}",
               f"--label=sm-template.git-dirty={state['dirty']}"]  # fmt: skip
-    arguments = {"BASE_IMAGE": settings.base_image, "REQUIREMENTS": requirements,
-                 "INSTALLER": installer()}  # fmt: skip
     docker("build", "--platform", settings.platform, *provenance, *labels,
-           *(f"--build-arg={name}={value}" for name, value in arguments.items()),
+           *(f"--build-arg={name}={value}" for name, value in build_arguments(settings).items()),
            "-t", image, str(settings.project_dir),
            timeout=3600, doing="docker build")  # fmt: skip
     return 0
+
+
+def build_arguments(settings) -> dict[str, str]:
+    """The Dockerfile's ARGs, for make build and make build-remote alike."""
+    requirements = "requirements-gpu.txt" if settings.accelerator == "gpu" else "requirements.txt"
+    return {"BASE_IMAGE": settings.base_image, "REQUIREMENTS": requirements,
+            "INSTALLER": installer()}  # fmt: skip
 
 
 def newest(settings) -> str:

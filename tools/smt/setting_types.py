@@ -29,6 +29,10 @@ STACK = kind(
     lambda t: re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}", t),
     "a stack name (a letter, then letters, digits, hyphens; 128 at most)",
 )
+CODEBUILD = kind(
+    lambda t: re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{1,149}", t),
+    "a CodeBuild project name (a letter or digit, then letters, digits, - and _; 150 at most)",
+)
 PATH = kind(lambda t: True, "a path", Path)
 MODEL_TAR = kind(lambda t: re.fullmatch(r"s3://[^/]+/.+\.tar\.gz", t),
                  "the S3 URI of a model.tar.gz (s3://bucket/.../model.tar.gz)")  # fmt: skip
@@ -41,6 +45,15 @@ def serverless_memory(text: str) -> int:
     top, step = api_maximum("ServerlessMemorySizeInMB"), 1024
     fits = lambda t: t.isdigit() and step <= int(t) <= top and int(t) % step == 0  # noqa: E731
     return kind(fits, f"one of {step}, {2 * step}, ... {top} (MB)", int)(text)
+
+
+def build_timeout(text: str) -> int:
+    """Seconds: CodeBuild's timeout is 5 minutes at least, at most what botocore's model says."""
+    from smt.aws import api_maximum
+
+    top = 60 * api_maximum("BuildTimeOut", "codebuild")
+    fits = lambda t: t.isdigit() and 300 <= int(t) <= top  # noqa: E731
+    return kind(fits, f"a whole number of seconds from 300 to {top}", int)(text)
 
 
 def one_of(*choices: str):

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 from smt.errors import BadSetting
 from smt.setting_types import (
+    CODEBUILD,
     INSTANCE,
     MODEL_TAR,
     NATURAL,
@@ -25,6 +26,7 @@ from smt.setting_types import (
     TEXT,
     WHOLE,
     Setting,
+    build_timeout,
     one_of,
     serverless_memory,
 )
@@ -38,11 +40,11 @@ MAKE_ONLY = {"VENV", "PYTHON", "INSTALLER", "TEMPLATE"}
 # Groups of commands that read the same settings.
 AWS_ONLY = (
     "train-remote tune tune-status tune-stop logs stop deploy undeploy endpoints bootstrap"
-    " status teardown"
+    " status teardown build-remote"
 )
 AWS = f"{AWS_ONLY} metrics"  # metrics: of a local run too
-ECR = "train-remote tune deploy"  # and login, push, doctor: they need the account
-IMAGE = "build push train-local tune-local serve-local train-remote tune deploy doctor"
+ECR = "train-remote tune deploy build-remote"  # and login, push, doctor: they need the account
+IMAGE = "build build-remote push train-local tune-local serve-local train-remote tune deploy doctor"
 LOCAL, REMOTE = "train-local tune-local", "train-remote tune"
 
 
@@ -67,7 +69,7 @@ TABLE = [
       "the ECR repository of the image"),
     S("REGISTRY", TEXT, None, f"{ECR} login push",
       "the ECR registry host (default: from account and region)"),
-    S("S3_OUTPUT_PATH", S3_URI, None, needed(f"{REMOTE} doctor"),
+    S("S3_OUTPUT_PATH", S3_URI, None, needed(f"{REMOTE} doctor build-remote"),
       "where SageMaker writes models; data/ is uploaded to S3_OUTPUT_PATH/data"),
     S("PROJECT_NAME", TEXT, None, needed(f"{AWS} {LOCAL}"),
       "the ProjectName tag of everything created"),
@@ -153,6 +155,11 @@ TABLE = [
       "1: teardown deletes the bucket's data and the images too (after a prompt)"),
     S("COST_LIMIT", SECONDS, None, "train-remote tune deploy",
       "dollars: refuse a job whose worst case (MAX_RUN), or an endpoint whose day, costs more"),
+    # ---- make build-remote: CodeBuild builds and pushes the image (no Docker needed here)
+    S("CODEBUILD_PROJECT", CODEBUILD, None, "build-remote! doctor",
+      "the CodeBuild project of make build-remote (make bootstrap makes it)"),
+    S("BUILD_TIMEOUT", build_timeout, "3600", "build-remote",
+      "seconds a CodeBuild build may take, then it stops (300 or more)"),
     # ---- this machine
     S("MIN_FREE_GB", SECONDS, "8", "doctor", "doctor fails with less free disk for Docker (GB)"),
 ]  # fmt: skip
