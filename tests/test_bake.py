@@ -25,7 +25,6 @@ EXPECTED_FILES = sorted(
         ".gitignore",
         "Dockerfile",
         "Makefile",
-        "infra/stack.yaml",
         "README.md",
         "code/job_contract.py",
         "code/sagemaker_runtime.py",
