@@ -388,17 +388,27 @@ PROJECT_TAG = {"ProjectName": "MNIST on SageMaker"}  # the baked project's PROJE
 OTHERS, OTHER_TAG = "other-project", {"ProjectName": "Other"}  # another project's
 
 
-def price_list(prices: dict[str, float]):
-    """A stub of the Price List API's GetProducts for the overlay: one SageMaker product of
-    the instance type and component asked, at prices[component] an hour (AWS's JSON)."""
+def price_list(prices: dict):
+    """A stub of the Price List API's GetProducts for the overlay, in AWS's JSON: one SageMaker
+    product of the instance type and component asked, at prices[component] an hour; for
+    ServiceCode CodeBuild, the region's build products, one a usage type of
+    prices["CodeBuild"] ({"g1.medium": dollars a minute}, named `USE1-Build-Min:g1.medium`)."""
+
+    def product(attributes: dict, price: float, unit: str) -> str:
+        dimension = {"unit": unit, "pricePerUnit": {"USD": str(price)}}
+        terms = {"OnDemand": {"T1": {"priceDimensions": {"T1.D1": dimension}}}}
+        return json.dumps({"product": {"attributes": attributes}, "terms": terms})
 
     def answer(request: dict, _moto_answer=None) -> dict:
         asked = {f["Field"]: f["Value"] for f in request["Filters"]}
-        if asked["component"] not in prices:
-            return {"FormatVersion": "aws_v1", "PriceList": []}
-        dimension = {"unit": "Hrs", "pricePerUnit": {"USD": str(prices[asked["component"]])}}
-        terms = {"OnDemand": {"T1": {"priceDimensions": {"T1.D1": dimension}}}}
-        product = {"product": {"productFamily": "ML Instance", "attributes": asked}, "terms": terms}
-        return {"FormatVersion": "aws_v1", "PriceList": [json.dumps(product)]}
+        if request["ServiceCode"] == "CodeBuild":
+            found = [product({**asked, "usagetype": f"USE1-Build-Min:{usage}"}, price, "Minutes")
+                     for usage, price in prices.get("CodeBuild", {}).items()]  # fmt: skip
+        elif asked["component"] in prices:
+            found = [product({**asked, "productFamily": "ML Instance"},
+                             prices[asked["component"]], "Hrs")]  # fmt: skip
+        else:
+            found = []
+        return {"FormatVersion": "aws_v1", "PriceList": found}
 
     return answer

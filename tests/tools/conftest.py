@@ -83,9 +83,10 @@ def no_price_list(tmp_path, monkeypatch):
 @pytest.fixture
 def priced(overlay, monkeypatch):
     """AWS behind the overlay, whose Price List API says ml.* costs $0.5/h to train and $0.25/h
-    to serve."""
+    to serve, and a CodeBuild minute $0.01 on BUILD_GENERAL1_MEDIUM (more on others)."""
+    builds = {"g1.small": 0.005, "g1.medium": 0.01, "g1.large": 0.02, "ARM:g1.medium": 0.03}
     overlay.json_answers["AWSPriceListService.GetProducts"] = price_list(
-        {"Training": 0.5, "Hosting": 0.25}
+        {"Training": 0.5, "Hosting": 0.25, "CodeBuild": builds}
     )
     monkeypatch.setenv("AWS_ENDPOINT_URL", overlay.url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_PRICING", overlay.url)

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from helpers import actions, doctor_report, put_image_tag, valid_against_the_model
+from helpers import actions, doctor_report, put_image_tag, valid_against_the_model, valid_params
 from smt import bootstrap, build_remote
 from smt import settings as settings_table
 
@@ -352,3 +352,55 @@ def test_build_remote_without_a_codebuild_project_names_bootstrap(smt, aws):
     assert line.startswith("error: CODEBUILD_PROJECT: make build-remote needs it"), line
     assert "make bootstrap makes it" in line
     assert actions(aws) == []
+
+
+def test_cost_limit_refuses_a_build_over_it_with_its_price_line_before_any_upload(
+    smt, aws, account, priced
+):
+    done = build(smt, "--cost-limit", "0.5")
+
+    assert done.code == 2
+    assert ("price: build on BUILD_GENERAL1_MEDIUM x 60 min (BUILD_TIMEOUT) x $0.01/min"
+            " = $0.60 at most") in done.out  # fmt: skip
+    assert one_line(done) == (
+        "error: COST_LIMIT: the worst case ($0.60) is over COST_LIMIT=0.5; "
+        "choose a shorter BUILD_TIMEOUT, or raise COST_LIMIT"
+    )
+    assert START not in actions(aws)
+    assert not [name for name in actions(aws) if name.startswith("PUT ")]
+    [(_, asked)] = priced.answered  # moto records no request of a service it lacks
+    valid_params("pricing", "GetProducts", asked)
+    assert asked["ServiceCode"] == "CodeBuild"
+    assert asked["Filters"] == [{"Type": "TERM_MATCH", "Field": "regionCode", "Value": "us-east-1"}]
+
+
+def test_a_shorter_build_timeout_lowers_the_worst_case_under_cost_limit_and_the_build_starts(
+    smt, aws, account, priced
+):
+    done = build(smt, "--build-timeout", "1800", "--cost-limit", "0.5")
+
+    assert done.code == 0, done.err
+    assert "x 30 min (BUILD_TIMEOUT) x $0.01/min = $0.30 at most" in done.out
+    assert START in actions(aws)
+
+
+def test_price_unknown_when_the_price_list_does_not_answer_and_the_build_goes_on(smt, aws, account):
+    """conftest's no_price_list: the Price List API at a port nothing listens on."""
+    done = build(smt, "--cost-limit", "0.5")
+
+    assert done.code == 0, done.err
+    assert "price: build on BUILD_GENERAL1_MEDIUM: price unknown (AWS does not answer" in done.out
+    assert "COST_LIMIT not checked" in done.out
+    assert START in actions(aws)
+
+
+def test_a_missing_codebuild_project_names_bootstrap_before_any_upload(smt, aws, account):
+    aws.client("codebuild").delete_project(name=PROJECT)
+    aws.start_recording()
+
+    done = build(smt)
+
+    failed_with(done, f"error: the CodeBuild project {PROJECT} does not exist in us-east-1; "
+                "make bootstrap makes it")  # fmt: skip
+    assert not [name for name in actions(aws) if name.startswith("PUT ")]
+    assert START not in actions(aws)

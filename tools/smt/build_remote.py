@@ -9,7 +9,7 @@ import math
 import time
 import zipfile
 
-from smt import aws, image, project
+from smt import aws, image, prices, project
 from smt.errors import Failure
 
 BUILDSPEC = "infra/buildspec.yml"
@@ -65,12 +65,18 @@ def build_remote(settings) -> int:
     except ecr.exceptions.RepositoryNotFoundException:
         raise Failure(f"the ECR repository {settings.ecr_repository} does not exist in "
                       f"{settings.aws_region} yet; make bootstrap makes it") from None  # fmt: skip
+    codebuild = session.client("codebuild")
+    found = codebuild.batch_get_projects(names=[settings.codebuild_project])["projects"]
+    if not found:
+        raise Failure(f"the CodeBuild project {settings.codebuild_project} does not exist in "
+                      f"{settings.aws_region}; make bootstrap makes it")  # fmt: skip
+    # COST_LIMIT: before anything is uploaded or started
+    prices.line(settings, "build-remote", found[0]["environment"]["computeType"])
     bucket, _, prefix = settings.s3_output_path.removeprefix("s3://").partition("/")
     key = "/".join(filter(None, [prefix, CONTEXT_FOLDER, f"{settings.image_tag}.zip"]))
     archive = context_zip(settings.project_dir)
     session.client("s3").put_object(Bucket=bucket, Key=key, Body=archive)
     print(f"build context ({len(archive) / 1e6:.1f} MB) uploaded to s3://{bucket}/{key}")
-    codebuild = session.client("codebuild")
     build = codebuild.start_build(
         projectName=settings.codebuild_project,
         sourceTypeOverride="S3",

@@ -153,8 +153,9 @@ TABLE = [
     # ---- make status, teardown: nothing left billing; a price before each paid action
     S("FORCE", SWITCH, "0", "teardown",
       "1: teardown deletes the bucket's data and the images too (after a prompt)"),
-    S("COST_LIMIT", SECONDS, None, "train-remote tune deploy",
-      "dollars: refuse a job whose worst case (MAX_RUN), or an endpoint whose day, costs more"),
+    S("COST_LIMIT", SECONDS, None, "train-remote tune deploy build-remote",
+      "dollars: refuse a job (MAX_RUN) or build (BUILD_TIMEOUT) whose worst case, or an"
+      " endpoint whose day, costs more"),
     # ---- make build-remote: CodeBuild builds and pushes the image (no Docker needed here)
     S("CODEBUILD_PROJECT", CODEBUILD, None, "build-remote! doctor",
       "the CodeBuild project of make build-remote (make bootstrap makes it)"),
