@@ -95,3 +95,54 @@ def test_teardown_refuses_to_start_while_a_job_stopped_before_it_still_runs(smt,
         "until it has ended (make status shows it), then make teardown again"
     )
     assert changes(aws) == []
+
+
+@pytest.fixture
+def builds(aws, billing, priced) -> dict[str, str]:
+    """A build running in this project's CodeBuild project and one in another project's (moto's
+    builds end at once: the overlay says IN_PROGRESS). {project: its build's id}."""
+    codebuild, started = aws.client("codebuild"), {}
+    for name, project in [("mnist-image", "MNIST on SageMaker"), (f"{OTHERS}-image", "Other")]:
+        codebuild.create_project(
+            name=name, source={"type": "S3", "location": "bucket/build/context.zip"},
+            artifacts={"type": "NO_ARTIFACTS"}, serviceRole=f"arn:aws:iam::{aws.account_id}:role/b",
+            environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
+                         "computeType": "BUILD_GENERAL1_MEDIUM"},
+            tags=[{"key": "ProjectName", "value": project}],
+        )  # fmt: skip
+        started[name] = codebuild.start_build(projectName=name)["build"]["id"]
+
+    def running(request, moto_answer):
+        return {"builds": [{**b, "buildStatus": "IN_PROGRESS", "currentPhase": "BUILD"}
+                           for b in moto_answer["builds"]]}  # fmt: skip
+
+    priced.json_answers["CodeBuild_20161006.BatchGetBuilds"] = running
+    aws.start_recording()
+    return started
+
+
+def test_a_running_build_of_the_projects_codebuild_is_listed_priced_and_stopped_by_teardown(
+    smt, aws, builds, monkeypatch
+):
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    ours = builds["mnist-image"]
+    listed = smt("status", "--codebuild-project", "mnist-image")
+    assert listed.code == 0, listed.err
+    [row] = [line for line in listed.out.splitlines() if ours in line]
+    assert row.split()[:3] == ["build", ours, "BUILD"] and "/h" in row
+
+    done = smt("teardown", "--codebuild-project", "mnist-image")
+    assert done.code == 0, done.err
+    assert [json.loads(b) for b in bodies(aws, "CodeBuild_20161006.StopBuild")] == [{"id": ours}]
+    assert f"Build {ours} stopped" in done.out
+
+
+def test_a_codebuild_project_of_another_project_is_never_listed_nor_stopped(
+    smt, aws, builds, monkeypatch
+):
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    listed = smt("status", "--codebuild-project", f"{OTHERS}-image")
+    done = smt("teardown", "--codebuild-project", f"{OTHERS}-image")
+    assert (listed.code, done.code) == (0, 0), (listed.err, done.err)
+    assert builds[f"{OTHERS}-image"] not in listed.out
+    assert bodies(aws, "CodeBuild_20161006.StopBuild") == []

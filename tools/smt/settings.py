@@ -157,7 +157,7 @@ TABLE = [
       "dollars: refuse a job (MAX_RUN) or build (BUILD_TIMEOUT) whose worst case, or an"
       " endpoint whose day, costs more"),
     # ---- make build-remote: CodeBuild builds and pushes the image (no Docker needed here)
-    S("CODEBUILD_PROJECT", CODEBUILD, None, "build-remote! doctor",
+    S("CODEBUILD_PROJECT", CODEBUILD, None, "build-remote! doctor status teardown",
       "the CodeBuild project of make build-remote (make bootstrap makes it)"),
     S("BUILD_TIMEOUT", build_timeout, "3600", "build-remote",
       "seconds a CodeBuild build may take, then it stops (300 or more)"),

@@ -1,5 +1,6 @@
 """make status: everything of this project that bills now, found by its ProjectName tag (a
-name may be another project's too): running training and tuning jobs, warm pools, endpoints;
+name may be another project's too): running training and tuning jobs, warm pools, endpoints,
+builds of build-remote;
 each with its hourly price where the price list gives it. make teardown ends them all."""
 
 from dataclasses import dataclass
@@ -13,10 +14,10 @@ ENDED = ("Failed", "Deleting")  # an endpoint that bills no more (teardown delet
 
 @dataclass
 class Item:
-    kind: str  # training job, tuning job, warm pool, endpoint
+    kind: str  # training job, tuning job, warm pool, endpoint, build
     name: str
     state: str
-    instance_type: str | None = None
+    instance_type: str | None = None  # a build's: its compute type
     count: int = 0
     keep_alive: int = 0  # a training job's warm pool seconds
     hourly: float | None = None
@@ -39,6 +40,21 @@ def training(sagemaker, settings, kind: str, **filters) -> list[Item]:
     return found
 
 
+def builds(codebuild, settings) -> list[Item]:
+    """build-remote's builds in progress, when CODEBUILD_PROJECT has this project's tag. A build
+    runs BUILD_TIMEOUT at most: the 100 newest (one page) hold every one still running."""
+    name = settings.codebuild_project
+    projects = codebuild.batch_get_projects(names=[name])["projects"]
+    tags = {t["key"]: t["value"] for project in projects for t in project.get("tags", [])}
+    if tags.get("ProjectName") != settings.project_name:
+        return []
+    ids = codebuild.list_builds_for_project(projectName=name, sortOrder="DESCENDING")["ids"]
+    found = codebuild.batch_get_builds(ids=ids[:100])["builds"] if ids else []
+    compute = projects[0]["environment"]["computeType"]
+    return [Item("build", b["id"], b.get("currentPhase", "BUILD"), compute, 1)
+            for b in found if b["buildStatus"] == "IN_PROGRESS"]  # fmt: skip
+
+
 def billing(settings) -> list[Item]:
     """This project's items that bill (and its failed endpoints, which teardown deletes)."""
     sagemaker = aws.session(settings.aws_region).client("sagemaker")
@@ -50,7 +66,8 @@ def billing(settings) -> list[Item]:
         items += training(sagemaker, settings, "training job", StatusEquals=state)
     for state in WARM:
         items += training(sagemaker, settings, "warm pool", WarmPoolStatusEquals=state)
-    # Running builds of build-remote (CodeBuild) come here once that command exists.
+    if settings.codebuild_project:
+        items += builds(aws.session(settings.aws_region).client("codebuild"), settings)
     pages = sagemaker.get_paginator("list_endpoints").paginate(SortBy="CreationTime")
     for endpoint in (e for page in pages for e in page["Endpoints"]):
         if project_of(sagemaker, endpoint["EndpointArn"]) != settings.project_name:
@@ -63,7 +80,10 @@ def billing(settings) -> list[Item]:
         items.append(Item("endpoint", name, endpoint["EndpointStatus"], variant.get("InstanceType"),
                           variant.get("InitialInstanceCount", 0)))  # fmt: skip
     for item in items:
-        if item.instance_type and item.billing:
+        if item.kind == "build":
+            per_minute = prices.per_build_minute(settings.aws_region, item.instance_type)[0]
+            item.hourly = per_minute and per_minute * 60
+        elif item.instance_type and item.billing:
             component = "Hosting" if item.kind == "endpoint" else "Training"
             item.hourly = prices.hourly(settings.aws_region, item.instance_type, component)[0]
             item.hourly = item.hourly and item.hourly * item.count

@@ -1,7 +1,7 @@
-"""make teardown: nothing of this project left billing. It stops its jobs and tuning jobs, ends
-its warm pools, deletes its endpoints (make undeploy's way) and then its bootstrap stack. The
-stack's bucket and repository outlive it (Retain) with their data, unless FORCE=1, after a
-prompt. Only what has this project's ProjectName tag is touched."""
+"""make teardown: nothing of this project left billing. It stops its jobs, tuning jobs and
+builds, ends its warm pools, deletes its endpoints (make undeploy's way) and then its bootstrap
+stack. The stack's bucket and repository outlive it (Retain) with their data, unless FORCE=1,
+after a prompt. Only what has this project's ProjectName tag is touched."""
 
 import math
 import sys
@@ -47,6 +47,9 @@ def teardown(settings) -> int:
         elif item.kind == "endpoint":
             given.endpoint = item.name
             endpoints.undeploy(given)
+        elif item.kind == "build":
+            session.client("codebuild").stop_build(id=item.name)
+            print(f"Build {item.name} stopped")
     if stack:
         wait_ended(sagemaker, stopped, settings.stack_timeout)  # the role outlives the jobs
         cloudformation.delete_stack(StackName=name)
