@@ -135,6 +135,7 @@ def test_a_running_build_of_the_projects_codebuild_is_listed_priced_and_stopped_
     assert done.code == 0, done.err
     assert [json.loads(b) for b in bodies(aws, "CodeBuild_20161006.StopBuild")] == [{"id": ours}]
     assert f"Build {ours} stopped" in done.out
+    assert every_request_valid(aws, ("codebuild",)) >= 3  # the listing, the builds, the stop
 
 
 def test_a_codebuild_project_of_another_project_is_never_listed_nor_stopped(
