@@ -55,9 +55,10 @@ def builds(codebuild, settings) -> list[Item]:
             for b in found if b["buildStatus"] == "IN_PROGRESS"]  # fmt: skip
 
 
-def billing(settings) -> list[Item]:
+def billing(settings, session=None) -> list[Item]:
     """This project's items that bill (and its failed endpoints, which teardown deletes)."""
-    sagemaker = aws.session(settings.aws_region).client("sagemaker")
+    session = session or aws.session(settings.aws_region)
+    sagemaker = session.client("sagemaker")
     items = []
     for state in aws.RUNNING:
         listing, kind = "list_hyper_parameter_tuning_jobs", "HyperParameterTuningJob"
@@ -67,7 +68,7 @@ def billing(settings) -> list[Item]:
     for state in WARM:
         items += training(sagemaker, settings, "warm pool", WarmPoolStatusEquals=state)
     if settings.codebuild_project:
-        items += builds(aws.session(settings.aws_region).client("codebuild"), settings)
+        items += builds(session.client("codebuild"), settings)
     pages = sagemaker.get_paginator("list_endpoints").paginate(SortBy="CreationTime")
     for endpoint in (e for page in pages for e in page["Endpoints"]):
         if project_of(sagemaker, endpoint["EndpointArn"]) != settings.project_name:

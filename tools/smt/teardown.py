@@ -15,7 +15,7 @@ KINDS = {"AWS::S3::Bucket": "bucket", "AWS::ECR::Repository": "repository"}
 
 def teardown(settings) -> int:
     session = aws.session(settings.aws_region)
-    items = status.billing(settings)
+    items = status.billing(settings, session)
     # Before anything changes: a job stopped before this teardown (by make stop, the console,
     # another teardown) still runs; the stack's role must outlive it, and it is not ours to
     # wait for: refuse, and say what to wait for.
