@@ -212,9 +212,14 @@ def test_ctrl_c_says_the_build_goes_on_and_how_to_stop_it(smt, aws, account, ove
     monkeypatch.setenv("AWS_ENDPOINT_URL", overlay.url)
     overlay.json_answers["CodeBuild_20161006.BatchGetBuilds"] = answers(RUNNING)
 
-    def interrupted(seconds):
-        raise KeyboardInterrupt
+    sleep, poll = time.sleep, 0.0123  # only the build's follow-up sleeps this long
 
+    def interrupted(seconds):
+        if seconds == poll:  # Ctrl-C while following; botocore's retry sleeps go on as they are
+            raise KeyboardInterrupt
+        sleep(seconds)
+
+    monkeypatch.setattr("smt.aws.POLL_SECONDS", poll)
     monkeypatch.setattr(build_remote.time, "sleep", interrupted)
 
     done = build(smt)
