@@ -96,15 +96,17 @@ def explain(error: Exception) -> str:
     return advice.format(code=code, message=message)
 
 
-def require_image(boto_session, image: str) -> None:
-    """Raise unless the credentials work and the tag is in ECR: before any upload or submit."""
+def require_image(boto_session, image: str) -> str:
+    """The image's digest; a Failure unless the credentials work and the tag is in ECR:
+    before any upload or submit."""
     boto_session.client("sts").get_caller_identity()
     repository, _, tag = image.split("/", 1)[-1].rpartition(":")  # <registry>/<repository>:<tag>
     ecr = boto_session.client("ecr")
     try:
-        ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
+        found = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
     except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException):
         raise Failure(f"the image {image} is not in ECR; push it first: make push") from None
+    return found["imageDetails"][0]["imageDigest"]
 
 
 def cli(*args: str, region: str, doing: str, capture: bool = False) -> str:

@@ -36,6 +36,8 @@ COMMANDS = {
     "bootstrap": ("bootstrap:bootstrap", "the role, bucket and ECR repository: one stack"),
     "status": ("status:status", "what of this project bills now: jobs, warm pools, endpoints"),
     "teardown": ("teardown:teardown", "stop and delete all of it, then the stack (FORCE=1: data)"),
+    "runs": ("runs:runs", "this project's MLflow runs (SORT=objective), RUN= one, ENDPOINT= its"),
+    "ui": ("runs:ui", "MLflow's UI of this project's runs, on localhost"),
     "doctor": ("doctor:main", "check Docker, AWS and disk: OK/WARN/FAIL, a fix for each FAIL"),
 }
 

@@ -65,11 +65,16 @@ def newest_job(sagemaker, settings) -> tuple[str, str]:
     )
 
 
-def model_source(session, settings) -> tuple[str, str]:
-    if settings.model_s3 and settings.tune_job:
-        raise BadSetting("MODEL_S3, TUNE_JOB: name one model to serve, not both")
+def model_source(session, settings) -> tuple[str, str, str | None]:
+    """(the model.tar.gz on S3, where it comes from, its MLflow run when RUN names it)."""
+    given = [name for name in ("MODEL_S3", "TUNE_JOB", "RUN") if getattr(settings, name.lower())]
+    if len(given) > 1:
+        raise BadSetting(f"{', '.join(given)}: name one model to serve, not several")
+    run_id = None
     if settings.model_s3:
         model, source = settings.model_s3, "MODEL_S3"
+    elif settings.run:
+        model, source, run_id = run_model(session, settings)
     elif settings.tune_job:
         from smt import tune_remote
 
@@ -85,7 +90,22 @@ def model_source(session, settings) -> tuple[str, str]:
             raise
         whose = "" if source == "MODEL_S3" else f", the model of {source},"
         raise BadSetting(f"MODEL_S3: {model}{whose} does not exist; check the URI") from None
-    return model, source
+    return model, source, run_id
+
+
+def run_model(session, settings) -> tuple[str, str, str]:
+    """RUN's model on S3: a local run's is uploaded beside the jobs' models first."""
+    from smt import runs
+
+    model, name, run_id = runs.model(settings)
+    if not model.startswith("s3://"):
+        if not settings.s3_output_path:
+            raise BadSetting("S3_OUTPUT_PATH: deploying a local run's model uploads it there")
+        local, model = model, f"{settings.s3_output_path}/models/{name}/model.tar.gz"
+        bucket, _, key = model.removeprefix("s3://").partition("/")
+        print(f"uploading {local} to {model}", flush=True)
+        session.client("s3").upload_file(local, bucket, key)
+    return model, f"run {name}", run_id
 
 
 def tensorflow_image(settings) -> tuple[str, str]:
@@ -127,7 +147,10 @@ def deploy(settings) -> int:
             raise BadSetting("AWS_ACCOUNT_ID: make deploy needs it (or REGISTRY) for the image")
         aws.require_image(session, settings.remote_image)  # pushed? before anything is created
         image, which = settings.remote_image, "the project's image (serve)"
-    model, source = model_source(session, settings)
+    model, source, run_id = model_source(session, settings)
+    from smt import runs
+
+    run_id = run_id or runs.run_of_model(settings, model)  # lineage: the endpoint's MlflowRun
     name = aws.unique_name(settings.base_job_name)
     variant = {"VariantName": VARIANT, "ModelName": name}
     if settings.serverless_memory:
@@ -137,7 +160,8 @@ def deploy(settings) -> int:
         variant["InstanceType"] = settings.serve_instance_type
         variant["InitialInstanceCount"] = settings.serve_instance_count
     print(f"model:   {model} ({source})\nimage:   {image}, {which}\nserving: {serving(variant)}")
-    sagemaker, tags = session.client("sagemaker"), aws.tags(settings)
+    sagemaker = session.client("sagemaker")
+    tags = aws.tags(settings, **({"MlflowRun": run_id} if run_id else {}))
     container = {"Image": image, "ModelDataUrl": model}
     sagemaker.create_model(
         ModelName=name, PrimaryContainer=container, ExecutionRoleArn=settings.role_arn, Tags=tags
@@ -147,6 +171,7 @@ def deploy(settings) -> int:
     )
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name, Tags=tags)
     print(f"Endpoint {name} created (its model and endpoint config have the same name).")
+    runs.mark_deployed(settings, run_id, name)
     if not settings.wait:
         print(f"Watch it: make endpoints; delete it: {UNDEPLOY.format(name)}")
         return 0

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from smt import image, project
+from smt import image, project, runs
 from smt.errors import BadSetting, Failure
 
 BOOT_SECONDS = 180  # each worker imports TensorFlow and loads the model
@@ -75,7 +75,11 @@ def wait_until_ready(url: str, container: str) -> str | None:
 
 
 def main(settings) -> int:
-    folder, target = model_mount(settings.model, settings.project_dir / "outputs")
+    outputs = settings.project_dir / "outputs"
+    if settings.run and settings.model:
+        raise BadSetting("MODEL, RUN: name one model to serve, not both")
+    chosen = runs.local_model(settings, outputs) if settings.run else settings.model
+    folder, target = model_mount(chosen, outputs)
     image.build(settings)
     port = settings.serve_port
     name, url = f"{settings.base_job_name}-serve-{port}", f"http://localhost:{port}"

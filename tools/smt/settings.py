@@ -46,6 +46,7 @@ AWS = f"{AWS_ONLY} metrics"  # metrics: of a local run too
 ECR = "train-remote tune deploy build-remote"  # and login, push, doctor: they need the account
 IMAGE = "build build-remote push train-local tune-local serve-local train-remote tune deploy doctor"
 LOCAL, REMOTE = "train-local tune-local", "train-remote tune"
+TRACKED = "train-local tune-local train-remote tune deploy serve-local runs ui"  # MLflow's
 
 
 def needed(commands: str) -> str:
@@ -61,7 +62,8 @@ TABLE = [
     # ---- AWS: your answers to the template, in settings.env
     S("AWS_ACCOUNT_ID", TEXT, None, needed(f"{ECR} login push doctor"),
       "the AWS account that runs the jobs"),
-    S("AWS_REGION", TEXT, None, needed(f"{AWS_ONLY} login push doctor") + " metrics predict",
+    S("AWS_REGION", TEXT, None, needed(f"{AWS_ONLY} login push doctor")
+      + " metrics predict serve-local runs",
       "the region of ECR, S3 and SageMaker"),
     S("ROLE_ARN", TEXT, None, "train-remote! tune! deploy! doctor!",
       "the IAM role SageMaker assumes"),
@@ -69,9 +71,9 @@ TABLE = [
       "the ECR repository of the image"),
     S("REGISTRY", TEXT, None, f"{ECR} login push",
       "the ECR registry host (default: from account and region)"),
-    S("S3_OUTPUT_PATH", S3_URI, None, needed(f"{REMOTE} doctor build-remote"),
+    S("S3_OUTPUT_PATH", S3_URI, None, needed(f"{REMOTE} doctor build-remote") + " deploy",
       "where SageMaker writes models; data/ is uploaded to S3_OUTPUT_PATH/data"),
-    S("PROJECT_NAME", TEXT, None, needed(f"{AWS} {LOCAL}"),
+    S("PROJECT_NAME", TEXT, None, needed(f"{AWS} {LOCAL} {TRACKED}"),
       "the ProjectName tag of everything created"),
     S("BASE_JOB_NAME", TEXT, None, needed(f"{AWS} {LOCAL} serve-local"),
       "names of jobs and endpoints start with this"),
@@ -143,8 +145,17 @@ TABLE = [
       "a serverless endpoint of this much memory (MB) instead of instances"),
     S("DEPLOY_TIMEOUT", WHOLE, "1800", "deploy undeploy teardown",
       "seconds to wait for an endpoint"),
-    S("ENDPOINT", TEXT, None, "undeploy! predict",
-      "an endpoint's name (make endpoints lists them)"),
+    S("ENDPOINT", TEXT, None, "undeploy! predict runs",
+      "an endpoint's name (make endpoints lists them); runs: the run it serves"),
+    # ---- every run tracked in MLflow (make runs, make ui)
+    S("MLFLOW_TRACKING_URI", TEXT, None, TRACKED,
+      "where runs are recorded: an MLflow server's URL, or a SageMaker MLflow tracking"
+      " server's ARN (default: outputs/mlflow/mlflow.db, a SQLite file)"),
+    S("RUN", TEXT, None, "runs deploy serve-local",
+      "an MLflow run, by id or name: runs shows it, deploy and serve-local serve its model"),
+    S("SORT", one_of("newest", "objective"), "newest", "runs",
+      "make runs' order: newest first, or best OBJECTIVE first"),
+    S("UI_PORT", WHOLE, "5000", "ui", "make ui's port on localhost"),
     # ---- make bootstrap: the role, the bucket and the repository, one CloudFormation stack
     S("STACK_NAME", STACK, None, "bootstrap teardown",
       "the project's CloudFormation stack (default: BASE_JOB_NAME)"),

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
-from smt import aws, image, jobs, prices, project
+from smt import aws, image, jobs, prices, project, remote_runs, tracking
 from smt.errors import BadSetting, Failure
 from smt.local_run import LocalRun
 
@@ -135,7 +135,9 @@ def train_local(settings) -> int:
             local.train(input_data_config=channels, wait=True, logs=True)
         except (ImportError, OSError) as error:  # no Docker Compose, or no docker to run
             raise Failure(f"local mode could not run Docker: {aws.explain(error)}") from error
-    return run.report()
+    code = run.report()
+    tracking.track_local(settings, j, run)
+    return code
 
 
 def s3_channels(session, j) -> list:
@@ -162,14 +164,21 @@ def train_remote(settings) -> int:
     j = job(settings, remote=True)
     prices.line(settings, "train-remote")  # COST_LIMIT: before anything is uploaded or made
     session = aws.session(settings.aws_region)
-    aws.require_image(session, j.image)  # before any upload or submit
+    digest = aws.require_image(session, j.image)  # before any upload or submit
     remote = trainer(j, session)  # the SDK checks ROLE_ARN here, before the upload
     remote.train(input_data_config=s3_channels(session, j), wait=False, logs=False)
     # train() returns nothing in SDK 3.27 and keeps the job only in a private field; its
     # public output_data is <S3_OUTPUT_PATH>/<job name>/output/output.tar.gz: no listing.
     name = remote.output_data.rsplit("/", 3)[-3]
     print(f"Training job {name} submitted.")
+    record = remote_runs.job_record(settings, j, name, session, digest)
+    tracker = tracking.Tracker(settings)
+    tracker.aws = session
+    tracker.track(record)  # RUNNING; finished below, or by make runs once the job has ended
     if not settings.wait:
         print(jobs.hint(name))
         return 0
-    return jobs.follow(name, session)
+    code = jobs.follow(name, session)
+    if code != 130:
+        tracker.track(record)
+    return code

@@ -11,7 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from smt import aws, image, search_space, train
+from smt import aws, image, search_space, tracking, train
 from smt.local_run import point_latest
 from smt.search_space import Trial, best, table
 from smt.settings import for_command
@@ -63,6 +63,7 @@ class Tuning:
         quiet = self.settings.max_parallel > 1  # then each trial's output goes to a file
         out = (self.folder / f"trial-{number}.out").open("w") if quiet else None
         environment = {k: v for k, v in os.environ.items() if k not in MAKE_VARIABLES}
+        environment[tracking.PARENT] = self.name  # each trial's MLflow run is the search's child
         started = time.monotonic()
         process = subprocess.Popen(trial_command(self.settings, hparams, base),
                                    cwd=self.settings.project_dir, env=environment,
@@ -146,12 +147,31 @@ def report(tuning: Tuning, trials: list[Trial]) -> int:
     return 0
 
 
+def track_search(tuning: Tuning, trials: list[Trial], record: dict) -> None:
+    """The search's MLflow run ends with its best; trials a busy SQLite file refused follow."""
+    chosen = best(trials, tuning.objective[1])
+    record.update(status="KILLED" if tuning.stopping else "FINISHED" if chosen else "FAILED",
+                  end=tracking.now_ms(), folder=str(tuning.folder))  # fmt: skip
+    if chosen:
+        record["metrics"] = {f"best:{tuning.objective[0]}": chosen.objective}
+        record["tags"]["best.trial"] = chosen.name
+    tracker = tracking.Tracker(tuning.settings)
+    if tracker.track(record):
+        tracking.catch_up(tracker)
+
+
 def main(settings) -> int:
     ranges, objective = search_space.checked(settings)
-    train.job(settings, remote=False)  # train-local's checks, once, before any trial
+    j = train.job(settings, remote=False)  # train-local's checks, once, before any trial
     if not settings.code_mount:  # once, before trials that may start together
         image.build(settings)
     tuning = Tuning(settings, ranges, objective)
+    tags = tracking.common_tags(settings, j, "local") | {"kind": "tune-local"}
+    params = tracking.typed_parameters(j.hyperparameters)
+    record = {"name": tuning.name, "parent": None, "start": tracking.now_ms(), "tags": tags,
+              "status": "RUNNING", "params": params | tracking.search_parameters(
+                  settings, ranges, objective)}  # fmt: skip
+    tracking.Tracker(settings).track(record)  # before the trials: they are its children
     print(f"tune-local: {settings.max_jobs} trial(s), {settings.max_parallel} at a time,"
           f" TUNE_SEED={settings.tune_seed}, {objective[1]} {objective[0]}; results in"
           f" {tuning.folder}", flush=True)  # fmt: skip
@@ -160,4 +180,5 @@ def main(settings) -> int:
         print("stopped before any trial finished: nothing to report", file=sys.stderr)
         return 130
     code = report(tuning, trials)
+    track_search(tuning, trials, record)
     return 130 if tuning.stopping else code

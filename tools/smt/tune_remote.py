@@ -6,7 +6,7 @@ import sys
 import time
 from types import SimpleNamespace
 
-from smt import aws, endpoints, prices, project, search_space, train
+from smt import aws, endpoints, prices, project, remote_runs, search_space, tracking, train
 from smt.errors import BadSetting, Failure
 
 NAME_LENGTH = 32  # SageMaker's limit on a tuning job's name; its trials add -NNN-<8 hex>
@@ -57,7 +57,7 @@ def tune(settings) -> int:
     strategy = hyperband(j) if settings.strategy == "Hyperband" else None
     prices.line(settings, "tune")  # COST_LIMIT: before anything is uploaded or made
     session = aws.session(settings.aws_region)
-    aws.require_image(session, j.image)  # before any upload or submit
+    digest = aws.require_image(session, j.image)  # before any upload or submit
     trainer = train.trainer(j, session)  # the SDK checks ROLE_ARN here, before the upload
     # The trials share CHECKPOINT_S3: each backs up under its own job name (sagemaker_runtime)
     trainer.environment = {**(trainer.environment or {}), "CHECKPOINT_PER_JOB": "1"}
@@ -79,10 +79,18 @@ def tune(settings) -> int:
     print(f"Tuning job {name} submitted: up to {settings.max_jobs} trainings,"
           f" {settings.max_parallel} at once ({settings.strategy}); checkpoints:"
           f" {j.checkpoint_s3 or 'none'}")  # fmt: skip
+    tracker = tracking.Tracker(settings)
+    record = remote_runs.job_record(settings, j, name, session, digest, kind="tune")
+    record["params"] |= tracking.search_parameters(settings, ranges, (metric, direction))
+    tracker.aws = session
+    tracker.track(record)  # the search's run; its trials are recorded as they are listed
     if not settings.wait:
         print(f"Follow it: make tune-status TUNE_JOB={name}")
         return 0
-    return follow(tuner.latest_tuning_job, settings.tune_poll)
+    code = follow(tuner.latest_tuning_job, settings.tune_poll)
+    if code != 130:
+        tracker.track(record)
+    return code
 
 
 def progress(job) -> str:
@@ -123,20 +131,13 @@ def objective_of(summary) -> float | None:
     return getattr(metric, "value", None)
 
 
-def typed(name: str, value: str):  # SageMaker lists a tuned value as a string
-    try:
-        return project.runtime().coerce_hyperparameter(name, value)
-    except ValueError:  # a hyperparameter code/job_contract.py no longer declares
-        return value
-
-
 def trial(summary) -> search_space.Trial:
     objective, status = objective_of(summary), summary.training_job_status
     if status == "Completed" and objective is None:
         status = "no objective"  # as tune-local marks it: the regex found nothing
     start, end = summary.training_start_time, summary.training_end_time
     seconds = (end - start).total_seconds() if start and end else None
-    tuned = {n: typed(n, v) for n, v in (summary.tuned_hyper_parameters or {}).items()}
+    tuned = {n: remote_runs.typed(n, v) for n, v in (summary.tuned_hyper_parameters or {}).items()}
     return search_space.Trial(summary.training_job_name, tuned, objective, seconds, status)
 
 
