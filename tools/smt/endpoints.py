@@ -69,7 +69,8 @@ def model_source(session, settings) -> tuple[str, str, str | None]:
     """(the model.tar.gz on S3, where it comes from, its MLflow run when RUN names it)."""
     given = [name for name in ("MODEL_S3", "TUNE_JOB", "RUN") if getattr(settings, name.lower())]
     if len(given) > 1:
-        raise BadSetting(f"{', '.join(given)}: name one model to serve, not several")
+        both = "both" if len(given) == 2 else "all three"
+        raise BadSetting(f"{', '.join(given)}: name one model to serve, not {both}")
     run_id = None
     if settings.model_s3:
         model, source = settings.model_s3, "MODEL_S3"

@@ -79,6 +79,7 @@ def refresh_tuning(tracker, sagemaker, record: dict) -> None:
     trials = [t for page in pages.paginate(HyperParameterTuningJobName=name)
               for t in page["TrainingJobSummaries"]]  # fmt: skip
     recorded = record.setdefault("trials", [])
+    declared = project.contract().HYPERPARAMETERS  # a trial's: not the search's own
     for trial in sorted(trials, key=lambda t: t["CreationTime"]):
         if (trial_name := trial["TrainingJobName"]) in recorded:
             continue
@@ -87,7 +88,7 @@ def refresh_tuning(tracker, sagemaker, record: dict) -> None:
         tags |= {"kind": "tune-trial", "job.name": trial_name, "job.arn": trial["TrainingJobArn"]}
         child = {"name": trial_name, "parent": record["name"], "start": ms(trial["CreationTime"]),
                  "status": "RUNNING", "job": trial_name, "tags": tags,
-                 "params": record["params"] | tuned}  # fmt: skip
+                 "params": {k: record["params"][k] for k in declared} | tuned}  # fmt: skip
         tracker.track(child)
         recorded.append(trial_name)
         tracking.save(tracker.settings, record)

@@ -47,8 +47,9 @@ def all_runs(tracker) -> list:
 
 def find(tracker, wanted: str):
     """A run by its id or its name (a local run's folder, a job's name)."""
-    by_name = [r for r in all_runs(tracker) if r.info.run_name == wanted]
-    for run in [r for r in all_runs(tracker) if r.info.run_id == wanted] + by_name:
+    found = all_runs(tracker)
+    for run in [r for r in found if r.info.run_id == wanted] + [
+            r for r in found if r.info.run_name == wanted]:  # fmt: skip
         return run
     raise BadSetting(f"RUN: no run {wanted} in {tracking.uri(tracker.settings)}; make runs"
                      " lists them (RUN= takes an id or a name)")  # fmt: skip
@@ -116,14 +117,12 @@ def show(tracker, run) -> int:
 def lineage(tracker, settings) -> int:
     """The run behind ENDPOINT: by the endpoint's MlflowRun tag (make deploy sets it), else by
     its model's S3 URI, which the run recorded."""
+    from smt.endpoints import existing
+
     sagemaker, name = aws.session(settings.aws_region).client("sagemaker"), settings.endpoint
-    try:
-        endpoint = sagemaker.describe_endpoint(EndpointName=name)
-    except sagemaker.exceptions.ClientError as error:
-        if aws.is_missing(error):
-            raise BadSetting(f"ENDPOINT: there is no endpoint {name} in {settings.aws_region};"
-                             " make endpoints lists this project's") from None  # fmt: skip
-        raise
+    if not (endpoint := existing(sagemaker.describe_endpoint, EndpointName=name)):
+        raise BadSetting(f"ENDPOINT: there is no endpoint {name} in {settings.aws_region};"
+                         " make endpoints lists this project's")  # fmt: skip
     pages = sagemaker.get_paginator("list_tags").paginate(ResourceArn=endpoint["EndpointArn"])
     tags = {t["Key"]: t["Value"] for page in pages for t in page["Tags"]}
     config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])

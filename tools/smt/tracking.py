@@ -241,10 +241,8 @@ def local_record(settings, j, run, image_digest: str, parent: str | None) -> dic
 
 def track_local(settings, j, run) -> None:
     """After a local run: its record, synced (a warning if not); never raises for the store."""
-    from smt import image
-
-    digest = image.docker("image", "inspect", "--format", "{{.Id}}", j.image, timeout=60,
-                          doing="docker image inspect", capture=True).strip()  # fmt: skip
+    inspect = ("docker", "image", "inspect", "--format", "{{.Id}}", j.image)
+    digest = project.run(*inspect, timeout=60).stdout.strip()  # "" if Docker is gone by now
     record = local_record(settings, j, run, digest, os.environ.get(PARENT))
     if Tracker(settings).track(record):
         print(f"tracked: MLflow run {record['run_id']} ({uri(settings)}); make runs lists it")
