@@ -41,7 +41,9 @@ def local_mode(project_dir, monkeypatch):
 
 
 def runs(project_dir: Path) -> list[str]:
-    return sorted(p.name for p in (project_dir / "outputs").iterdir() if p.name != "latest")
+    """The runs' folders: not latest, nor mlflow (the runs' history, make runs)."""
+    kept = ("latest", "mlflow")
+    return sorted(p.name for p in (project_dir / "outputs").iterdir() if p.name not in kept)
 
 
 def test_a_local_run_ends_as_outputs_job_with_its_model_its_log_and_latest_pointing_at_it(
@@ -54,6 +56,7 @@ def test_a_local_run_ends_as_outputs_job_with_its_model_its_log_and_latest_point
     folder = project_dir / "outputs" / run
     assert (project_dir / "outputs" / "latest").resolve() == folder
     assert sorted(p.name for p in folder.iterdir()) == [
+        "metrics.png",  # drawn for MLflow's record of the run
         "model.tar.gz",
         "output.tar.gz",
         "train.log",

@@ -72,14 +72,15 @@ class Tracker:
         runs = self.connect().search_runs([self.experiment], f"tags.`{NAME_TAG}` = '{name}'")
         return runs[0].info.run_id if runs else None
 
-    def track(self, record: dict) -> bool:
+    def track(self, record: dict, refresh: bool = True) -> bool:
         """Save the record, then sync it: False (and one warning, once) when the store did not
-        take it; it stays pending for make runs."""
+        take it; it stays pending for make runs. refresh=False: a job just submitted, not
+        asked about yet."""
         save(self.settings, record)
         if self.failed:
             return False
         try:
-            self.sync(record)
+            self.sync(record, refresh)
             return True
         except tracking_errors() as error:
             self.failed = True
@@ -88,7 +89,7 @@ class Tracker:
                   f" ({why}); make runs records it later", file=sys.stderr, flush=True)  # fmt: skip
             return False
 
-    def sync(self, record: dict) -> None:
+    def sync(self, record: dict, refresh: bool = True) -> None:
         client = self.connect()
         run_id = record.get("run_id") or self.find(record["name"])
         if run_id is None:
@@ -102,7 +103,7 @@ class Tracker:
             client.log_batch(run_id, params=params)
             record["run_id"] = run_id
             save(self.settings, record)
-        if record["status"] == "RUNNING" and record.get("job"):
+        if refresh and record["status"] == "RUNNING" and record.get("job"):
             from smt import remote_runs  # a remote job, or a tuning job: has it ended?
 
             remote_runs.refresh(self, record)

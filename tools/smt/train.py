@@ -135,9 +135,8 @@ def train_local(settings) -> int:
             local.train(input_data_config=channels, wait=True, logs=True)
         except (ImportError, OSError) as error:  # no Docker Compose, or no docker to run
             raise Failure(f"local mode could not run Docker: {aws.explain(error)}") from error
-    code = run.report()
-    tracking.track_local(settings, j, run)
-    return code
+    tracking.track_local(settings, j, run)  # first: the run's own end stays the last lines
+    return run.report()
 
 
 def s3_channels(session, j) -> list:
@@ -174,7 +173,7 @@ def train_remote(settings) -> int:
     record = remote_runs.job_record(settings, j, name, session, digest)
     tracker = tracking.Tracker(settings)
     tracker.aws = session
-    tracker.track(record)  # RUNNING; finished below, or by make runs once the job has ended
+    tracker.track(record, refresh=False)  # RUNNING; finished below, or by make runs later
     if not settings.wait:
         print(jobs.hint(name))
         return 0

@@ -83,7 +83,7 @@ def tune(settings) -> int:
     record = remote_runs.job_record(settings, j, name, session, digest, kind="tune")
     record["params"] |= tracking.search_parameters(settings, ranges, (metric, direction))
     tracker.aws = session
-    tracker.track(record)  # the search's run; its trials are recorded as they are listed
+    tracker.track(record, refresh=False)  # the search's run; its trials: when listed
     if not settings.wait:
         print(f"Follow it: make tune-status TUNE_JOB={name}")
         return 0
