@@ -166,10 +166,12 @@ def save(settings, record: dict) -> None:
     scratch.replace(path)  # whole or not at all: another process may read it
 
 
-def catch_up(tracker: Tracker) -> tuple[int, int]:
-    """Sync every pending record, oldest first (a search before its trials): (synced, left)."""
+def catch_up(tracker: Tracker, parent: str | None = None) -> tuple[int, int]:
+    """Sync every pending record (or `parent`'s children), oldest first (a search before its
+    trials): (synced, left)."""
     files = (store(tracker.settings) / "pending").glob("*.json")
     records = [json.loads(path.read_text()) for path in files]
+    records = [r for r in records if parent is None or r.get("parent") == parent]
     synced = 0
     for record in sorted(records, key=lambda r: r["start"]):
         if tracker.failed:

@@ -157,7 +157,7 @@ def track_search(tuning: Tuning, trials: list[Trial], record: dict) -> None:
         record["tags"]["best.trial"] = chosen.name
     tracker = tracking.Tracker(tuning.settings)
     if tracker.track(record):
-        tracking.catch_up(tracker)
+        tracking.catch_up(tracker, parent=tuning.name)
 
 
 def main(settings) -> int:
