@@ -21,9 +21,13 @@ run, on the same engines the end-to-end tests use (Docker, a base image, a moto 
   and the figures of streamed channels (bench/streaming.py): peak memory and wall time of an
   epoch at 1x, 4x and 16x a base size, streamed against in-memory steps/s
 
+  and the cost of tracking every run in MLflow (bench/tracking_cost.py): the MLflow pins'
+  extra install time in make venv, import mlflow, a run's first and later syncs
+
   python bench/run.py --only streaming   only those figures (or --only image: the image's
-                                         size, cold build and push); their rows of
-                                         bench/RESULTS.md replaced, the others kept
+                                         size, cold build and push; --only tracking: MLflow's
+                                         figures); their rows of bench/RESULTS.md replaced,
+                                         the others kept
 
   python bench/run.py            the full run (three builds from scratch: about 20 minutes)
   python bench/run.py --quick    one repeat, nothing from scratch but a uv venv: proves it runs
@@ -51,6 +55,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
 import streaming  # noqa: E402
+import tracking_cost  # noqa: E402
 from engines import REGISTRY_USER, load, sagemaker_host, serve_registry, serving  # noqa: E402
 from helpers import free_port  # noqa: E402
 
@@ -546,10 +551,10 @@ def figure_recipe(project: Project, scratch: Path, quick: bool) -> dict:
     }
 
 
-def figure_steps(project: Project, scratch: Path) -> dict:
-    _, container_log = project.bare_run(scratch / "opt-ml", STEPS_EPOCHS)
+def host_train(project: Project, scratch: Path, epochs: int) -> str:
+    """train.py run on this host, with /opt/ml's layout under scratch: its log."""
     tree = scratch / "host-opt-ml"
-    project.host(tree, STEPS_EPOCHS)
+    project.host(tree, epochs)
     env = {
         **project.env,
         **{
@@ -562,9 +567,13 @@ def figure_steps(project: Project, scratch: Path) -> dict:
         "SM_INPUT_CONFIG_DIR": str(tree / "input" / "config"),
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
-    _, host_log = sh(
-        [PYTHON, str(project.path / "code" / "train.py"), "--epochs", str(STEPS_EPOCHS)], env=env
-    )
+    command = [PYTHON, str(project.path / "code" / "train.py"), "--epochs", str(epochs)]
+    return sh(command, env=env)[1]
+
+
+def figure_steps(project: Project, scratch: Path) -> dict:
+    _, container_log = project.bare_run(scratch / "opt-ml", STEPS_EPOCHS)
+    host_log = host_train(project, scratch, STEPS_EPOCHS)
     container, host = steps_per_second(container_log), steps_per_second(host_log)
     ratio = container / host
     return {
@@ -670,11 +679,19 @@ def image_figures(project: Project, scratch: Path, quick: bool) -> list[dict]:
     return [figure_image_size(project, quick), figure_recipe(project, scratch, quick)]
 
 
+def tracking_figures(project: Project, scratch: Path, quick: bool) -> list[dict]:
+    latest = project.path / "outputs" / "latest" / "train.log"  # a real train.log to record
+    log = latest.read_text() if latest.is_file() else host_train(project, scratch, EPOCHS)
+    return tracking_cost.figures(project, sh, scratch, quick, log)
+
+
 # --only NAME: (its figures, the beginnings of their rows in RESULTS.md)
 ONLY = {
     "streaming": (streaming_figures, streaming.ROW_PREFIXES),
     "image": (image_figures, ("| image size", "| the image: size, cold build")),
+    "tracking": (tracking_figures, tracking_cost.ROW_PREFIXES),
 }
+NO_IMAGE = {"tracking"}  # figures that need no image: --only them builds none
 
 
 def only(name: str, project: Project, scratch: Path, quick: bool) -> int:
@@ -720,7 +737,8 @@ def main(argv=None) -> int:
         scratch = Path(scratch_name)
         print("bench: baking a project and building its image ...", flush=True)
         project = Project(scratch, base_image)
-        project.make("build")
+        if args.only not in NO_IMAGE:
+            project.make("build")
         if args.only:
             return only(args.only, project, scratch, args.quick)
         rows = [figure_rebuild(project, repeats, args.quick)]
@@ -736,6 +754,7 @@ def main(argv=None) -> int:
             figure_serving(project, scratch, args.quick),
             figure_cold_build(project, args.quick),
             figure_first_venv(project, scratch, args.quick),
+            *tracking_figures(project, scratch, args.quick),
         ]
         project.make("clean")
         built = sh(["docker", "images", "-q", "bench"], check=False)[1].split()

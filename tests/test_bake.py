@@ -80,6 +80,8 @@ MAKE_TARGETS = [
     "bootstrap",
     "status",
     "teardown",
+    "runs",
+    "ui",
 ]
 
 REGIONS = {
@@ -319,12 +321,15 @@ def test_the_ecr_registry_is_the_accounts_in_the_region_under_amazonaws_com_cn_i
     assert registry == f"111122223333.dkr.ecr.{region}.{domain}"
 
 
-def test_make_clean_removes_outputs_checkpoints_and_caches_and_keeps_data_and_your_files(
+def test_make_clean_removes_outputs_checkpoints_and_caches_and_keeps_the_run_history_and_data(
     tmp_path,
 ):
     project = bake(tmp_path)
-    removed = ["outputs", "checkpoints", ".pytest_cache", "code/__pycache__", "tests/__pycache__"]
+    removed = ["outputs/a-run", "checkpoints", ".pytest_cache", "code/__pycache__",
+               "tests/__pycache__"]  # fmt: skip
     kept = [
+        "outputs/mlflow/mlflow.db",  # the runs' history (make runs, make ui)
+        "outputs/mlflow/artifacts/1/a-run/artifacts/train.log",
         "data/training/data.npz",
         "notes/checkpoints.md",  # a file of yours, named like what is removed
         ".venv/lib/__pycache__/site.cpython-312.pyc",  # the virtualenv's own
