@@ -245,14 +245,22 @@ def test_make_runs_run_shows_one_run_in_full(project, embedded):
     assert make_runs(project, RUN=name).splitlines()[0] == out.splitlines()[0]  # by its name
 
 
-def test_serve_local_run_serves_that_runs_model(project, embedded, tmp_path):
+def test_serve_local_run_serves_that_runs_model_not_the_newest(project, embedded, tmp_path):
     port, log, run_id = free_port(), tmp_path / "serve-local.log", embedded["run"].info.run_id
     settings = {**project["settings"], "SERVE_PORT": port, "RUN": run_id}
-    with started(project["path"], "serve-local", log, "ready: ", env=project["env"], **settings):
-        assert f"serving {embedded['folder']}" in log.read_text(), log.read_text()[-2000:]
-        body = json.dumps({"instances": np.zeros((1, 8, 8)).tolist()}).encode()
-        status, _, answer = http_call(port, "POST", "/invocations", body, {"Content-Type": JSON})
-        assert status == 200 and b"predictions" in answer, answer[:300]
+    latest = project["path"] / "outputs" / "latest"  # the newest run, served without RUN=:
+    newest = latest.readlink()  # set aside here, so only RUN= can find a model
+    latest.unlink()
+    try:
+        with started(project["path"], "serve-local", log, "ready: ", env=project["env"],
+                     **settings):  # fmt: skip
+            assert f"serving {embedded['folder']}" in log.read_text(), log.read_text()[-2000:]
+            body = json.dumps({"instances": np.zeros((1, 8, 8)).tolist()}).encode()
+            status, _, answer = http_call(port, "POST", "/invocations", body,
+                                          {"Content-Type": JSON})  # fmt: skip
+            assert status == 200 and b"predictions" in answer, answer[:300]
+    finally:
+        latest.symlink_to(newest)
     assert f"stopped; container scale-out-serve-{port} removed" in log.read_text()
 
 
