@@ -4,14 +4,17 @@ what a fixture started, it stops."""
 
 import os
 import pwd
+import re
 import shlex
 import shutil
 import stat
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from engines import (
     TIMINGS,
@@ -19,6 +22,7 @@ from engines import (
     Stopwatch,
     bake,
     ecr_password,
+    image_of,
     make,
     run,
     serve_registry,
@@ -151,3 +155,33 @@ def project(tmp_path_factory, base_image, shared_venv):
     with Stopwatch("first make build of the run (cold without a layer cache)"):
         make(path, "data", "build", env=env, timeout=2400, DATASET="digits", **settings)
     return {"path": path, "env": env, "settings": settings}
+
+
+@pytest.fixture(scope="session")
+def trained(project):
+    """A local run of the shared project: its model extracted as SageMaker extracts it, the
+    test accuracy train.py printed, the test split as stored, and the image; its MLflow run is
+    test_tracking's."""
+    with Stopwatch("train-local for serving (3 epochs)"):
+        make(project["path"], "train-local", env=project["env"], HPARAMS="epochs=3",
+             **project["settings"])  # fmt: skip
+    folder = (project["path"] / "outputs" / "latest").resolve()
+    log = (folder / "train.log").read_text()
+    accuracy = float(re.findall(r"METRIC test:accuracy=([\d.]+)", log)[-1])
+    model = folder / "extracted"
+    with tarfile.open(folder / "model.tar.gz") as archive:
+        archive.extractall(model, filter="data")
+    # every file of the channel, as stored (test_scale_out leaves it in shards)
+    shards = [np.load(f) for f in sorted((project["path"] / "data" / "test").glob("*.npz"))]
+    x = np.concatenate([s["x"] for s in shards]).astype("float32")  # 0..255: the model scales
+    y = np.concatenate([s["y"] for s in shards])
+    image = image_of(project["path"], project["env"], project["settings"])
+    return {
+        "model": model,
+        "accuracy": accuracy,
+        "x": x,
+        "y": y,
+        "image": image,
+        "folder": folder,
+        "hyperparameters": {"epochs": "3"},
+    }

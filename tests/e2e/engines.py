@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -98,6 +99,32 @@ class ProjectUser:
         return copy
 
 
+@contextlib.contextmanager
+def started(project, target: str, log: Path, ready: str, *, env, boot_seconds=300, **settings):
+    """`make TARGET` left running as in a terminal, its output in `log`: yields the process
+    once `ready` is in its output; then Ctrl-C (SIGINT to its process group), as a user
+    stops it, and waits for it to end."""
+    with log.open("w") as out:
+        process = subprocess.Popen(make_argv(target, **settings), cwd=project, env=env,
+                                   stdout=out, stderr=out, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + boot_seconds
+        while ready not in log.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"make {target} did not say {ready!r}:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in its terminal
+        try:
+            process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+            pytest.fail(f"make {target} did not stop on Ctrl-C:\n{log.read_text()[-3000:]}")
+
+
 def image_layers(image: str) -> list[str]:
     done = run(["docker", "image", "inspect", "-f", "{{json .RootFS.Layers}}", image])
     return json.loads(done.stdout)
@@ -116,6 +143,21 @@ def image_of(project, env, settings) -> str:
     return make(project, "-s", "print-IMAGE", env=env, check=False, **settings).stdout.strip()
 
 
+def debian_package(command: str, package: str) -> str:
+    """The path of `command`, from Debian's `package`: installed here if missing (as root;
+    .ci/run installs it first)."""
+    if shutil.which(command) is None and os.geteuid() == 0:
+        install = "apt-get update -qq && apt-get install -y -qq --no-install-recommends"
+        run(
+            ["bash", "-c", f"{install} {package}"],
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            timeout=600,
+        )
+    if (path := shutil.which(command)) is None:
+        pytest.fail(f"{command} is missing: sudo apt-get install {package}")
+    return path
+
+
 # What moto 5.2.5's ECR GetAuthorizationToken hands out: base64 of "AWS:<password>", the
 # user and password `aws ecr get-login-password | docker login --username AWS` logs in with.
 REGISTRY_USER = "AWS"
@@ -131,15 +173,7 @@ def serve_registry(workdir: Path, password: str):
     htpasswd authentication for the user AWS, as ECR has: only that password gets in."""
     from helpers import free_port
 
-    if shutil.which("docker-registry") is None and os.geteuid() == 0:
-        install = "apt-get update -qq && apt-get install -y -qq --no-install-recommends"
-        run(
-            ["bash", "-c", f"{install} docker-registry"],
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            timeout=600,
-        )
-    if shutil.which("docker-registry") is None:
-        pytest.fail("docker-registry is missing: sudo apt-get install docker-registry")
+    debian_package("docker-registry", "docker-registry")
     address = f"127.0.0.1:{free_port()}"
     htpasswd = workdir / "htpasswd"  # bcrypt, the only kind the registry reads; cost 4: fast
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()

@@ -6,42 +6,17 @@ serve-local and make predict."""
 
 import io
 import json
-import os
 import re
-import signal
-import subprocess
-import tarfile
 import threading
 import time
 
 import numpy as np
 import pytest
-from engines import Stopwatch, http_call, image_of, load, make, run, serving
+from engines import http_call, load, make, run, serving, started
 from helpers import free_port
 
 JSON, NPY = "application/json", "application/x-npy"
 LIMIT = 6 * 1024 * 1024  # SageMaker's real-time payload limit
-
-
-@pytest.fixture(scope="module")
-def trained(project):
-    """A local run of the shared project: its model extracted as SageMaker extracts it, the
-    test accuracy train.py printed, the test split as stored, and the image."""
-    with Stopwatch("train-local for serving (3 epochs)"):
-        make(project["path"], "train-local", env=project["env"], HPARAMS="epochs=3",
-             **project["settings"])  # fmt: skip
-    folder = (project["path"] / "outputs" / "latest").resolve()
-    log = (folder / "train.log").read_text()
-    accuracy = float(re.findall(r"METRIC test:accuracy=([\d.]+)", log)[-1])
-    model = folder / "extracted"
-    with tarfile.open(folder / "model.tar.gz") as archive:
-        archive.extractall(model, filter="data")
-    # every file of the channel, as stored (test_scale_out leaves it in shards)
-    shards = [np.load(f) for f in sorted((project["path"] / "data" / "test").glob("*.npz"))]
-    x = np.concatenate([s["x"] for s in shards]).astype("float32")  # 0..255: the model scales
-    y = np.concatenate([s["y"] for s in shards])
-    image = image_of(project["path"], project["env"], project["settings"])
-    return {"model": model, "accuracy": accuracy, "x": x, "y": y, "image": image}
 
 
 @pytest.fixture(scope="module")
@@ -237,23 +212,9 @@ def test_on_sigterm_the_requests_in_flight_complete(trained):
 
 
 def test_serve_local_serves_the_newest_run_and_predict_reports_on_it(project, trained, tmp_path):
-    port = free_port()
+    port, log = free_port(), tmp_path / "serve-local.log"
     settings = {**project["settings"], "SERVE_PORT": str(port)}
-    installed = [f"{project['settings']['VENV']}/.installed-{name}" for name in ("tools", "dev")]
-    options = [word for mark in installed for word in ("-o", mark)]  # as engines.make
-    command = ["make", "--no-print-directory", *options, "serve-local",
-               *(f"{k}={v}" for k, v in settings.items())]  # fmt: skip
-    log = tmp_path / "serve-local.log"
-    with log.open("w") as out:
-        serve_local = subprocess.Popen(command, cwd=project["path"], env=project["env"],
-                                       stdout=out, stderr=out, start_new_session=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 300
-        while "ready: " not in log.read_text():
-            assert serve_local.poll() is None and time.monotonic() < deadline, log.read_text()[
-                -3000:
-            ]
-            time.sleep(0.5)
+    with started(project["path"], "serve-local", log, "ready: ", env=project["env"], **settings):
         assert f"at http://localhost:{port}" in log.read_text()
         done = make(project["path"], "predict", env=project["env"], N=100, SERVE_PORT=port,
                     VENV=project["settings"]["VENV"])  # only what predict reads  # fmt: skip
@@ -263,9 +224,6 @@ def test_serve_local_serves_the_newest_run_and_predict_reports_on_it(project, tr
         assert accuracy > 0.8, done.stdout
         assert re.search(r"^latency: p50 [\d.]+ ms, p99 [\d.]+ ms", done.stdout, re.M), done.stdout
         assert len(re.findall(r"^ +\d+ +\d +\d", done.stdout, re.M)) == 5, done.stdout
-    finally:
-        os.killpg(serve_local.pid, signal.SIGINT)  # Ctrl-C in its terminal
-        serve_local.wait(timeout=120)
     # make itself ends by the SIGINT, as in a terminal; serve-local has cleaned up first
     assert f"stopped; container scale-out-serve-{port} removed" in log.read_text()
     left = run(["docker", "ps", "-aq", "--filter", f"name=-serve-{port}$"]).stdout.split()

@@ -139,6 +139,12 @@ def test_each_commands_options_are_exactly_the_settings_it_reads():
         assert options == {s.option for s in settings.for_command(name)}, name
 
 
+def test_every_command_of_the_tools_is_a_target_of_the_projects_makefile():
+    makefile = (TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "Makefile").read_text()
+    listed = re.search(r"^COMMANDS := ((?:.*\\\n)*.*)$", makefile, re.M)[1]
+    assert set(listed.replace("\\\n", " ").split()) == set(cli.COMMANDS)
+
+
 def test_make_help_lists_every_setting_with_its_default(smt):
     out = smt("help").out
     for setting in settings.TABLE:

@@ -185,8 +185,8 @@ def ui(settings) -> int:
             why = said[-200:] or "no answer"
             raise Failure(f"UI_PORT: MLflow's UI did not start on port {port} ({why}); another"
                           f" port: make ui UI_PORT={port + 1}")  # fmt: skip
-        print(f"MLflow's UI: {url}/#/experiments/{tracker.experiment} (Ctrl-C stops it)",
-              flush=True)  # fmt: skip
+        page = f"{url}/#/experiments/{tracker.experiment}?workflowType=machine_learning"
+        print(f"MLflow's UI: {page} (Ctrl-C stops it)", flush=True)  # its runs, not GenAI's pages
         server.wait()
         return 0
     except KeyboardInterrupt:
