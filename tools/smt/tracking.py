@@ -56,6 +56,9 @@ class Tracker:
 
             for noisy in ("mlflow", "alembic"):  # "Creating initial MLflow database tables"
                 logging.getLogger(noisy).setLevel(logging.WARNING)  # after mlflow set it up
+            if not uri(self.settings).startswith("arn:"):  # sagemaker-mlflow's header provider
+                headers = logging.getLogger("mlflow.tracking.request_header.registry")  # fails
+                headers.setLevel(logging.ERROR)  # on any other URI: a warning per request
 
             (store(self.settings) / "pending").mkdir(parents=True, exist_ok=True)
             client = MlflowClient(uri(self.settings))
