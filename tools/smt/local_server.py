@@ -1,14 +1,10 @@
 """make serve-local [MODEL=...]: `docker run IMAGE serve` on localhost, as SageMaker runs it,
 with the newest local run's model or MODEL's at /opt/ml/model; Ctrl-C stops and removes it."""
 
-import json
 import signal
 import subprocess
 import tarfile
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from smt import image, project, runs
@@ -56,22 +52,10 @@ def quietly(*args: str, timeout: float) -> str:
     return project.run("docker", *args, timeout=timeout, late=f"docker {args[0]}").stdout.strip()
 
 
-def wait_until_ready(url: str, container: str) -> str | None:
-    """None once /ping answers 200; else why the server will not serve. Our own loop: there
-    is no waiter for an HTTP server, and the container's end must stop it too."""
-    deadline = time.monotonic() + BOOT_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=5):
-                return None
-        except urllib.error.HTTPError as refused:  # up, and saying why it cannot serve
-            return json.loads(refused.read() or b"{}").get("error") or f"/ping {refused.code}"
-        except OSError:  # not listening yet
-            state = quietly("inspect", "--format", "{{.State.Running}}", container, timeout=30)
-            if state != "true":
-                return "the container stopped (its log is above)"
-            time.sleep(0.5)
-    return f"/ping did not answer within {BOOT_SECONDS} s"
+def stopped(container: str) -> str | None:
+    """Why the container cannot answer any more, while it is not listening yet."""
+    state = quietly("inspect", "--format", "{{.State.Running}}", container, timeout=30)
+    return None if state == "true" else "the container stopped (its log is above)"
 
 
 def main(settings) -> int:
@@ -91,7 +75,7 @@ def main(settings) -> int:
     logs = subprocess.Popen(["docker", "logs", "-f", name])
     try:
         print(f"serving {folder} at {url} (container {name}); loading ...", flush=True)
-        if problem := wait_until_ready(url, name):
+        if problem := project.wait_until_ready(f"{url}/ping", lambda: stopped(name), BOOT_SECONDS):
             raise Failure(f"the server does not serve: {problem}")
         print(f"ready: {url}/invocations. Try it: make predict. Ctrl-C stops it.", flush=True)
         logs.wait()  # until the container ends

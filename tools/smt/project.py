@@ -3,8 +3,12 @@ path (code/ is the image's folder, not a package): job_contract.py, sagemaker_ru
 run_estimator.py; and the one runner of external commands."""
 
 import importlib.util
+import json
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from functools import cache
 from pathlib import Path
 
@@ -69,6 +73,28 @@ def run(*command: str, timeout: float = 20, late: str = "", capture=True, stdin=
     except OSError:
         pass
     return subprocess.CompletedProcess(command, 1, "", "no answer")
+
+
+def wait_until_ready(url: str, gone, seconds: float) -> str | None:
+    """None once `url` answers 200; else why not: the server's own refusal (its JSON "error"),
+    gone()'s reason when what serves it has ended, or the time out. Our own loop: there is no
+    waiter for an HTTP server (serve-local's container, make ui's mlflow server)."""
+    deadline, path = time.monotonic() + seconds, "/" + url.split("/", 3)[-1]
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return None
+        except urllib.error.HTTPError as refused:  # up, and saying why it cannot serve
+            try:
+                said = json.loads(refused.read() or b"{}").get("error")
+            except ValueError:  # not JSON: an HTML page
+                said = None
+            return said or f"{path} {refused.code}"
+        except OSError:  # not listening yet
+            if reason := gone():
+                return reason
+            time.sleep(0.5)
+    return f"{path} did not answer within {seconds:g} s"
 
 
 def git_state() -> dict[str, str]:

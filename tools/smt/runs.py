@@ -6,8 +6,6 @@ here once SageMaker says it has ended."""
 
 import subprocess
 import sys
-import time
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 
@@ -178,11 +176,14 @@ def ui(settings) -> int:
                "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     print(f"starting MLflow's UI on {url} ...", flush=True)
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tracking.store(settings) / "ui.log"  # a file, not a pipe: nobody reads it as it runs
+    with log.open("w") as written:
+        server = subprocess.Popen(command, stdout=written, stderr=subprocess.STDOUT)
     try:
-        if not answers(url, server):
-            said = " ".join((server.stderr.read() if server.poll() is not None else "").split())
-            why = said[-200:] or "no answer"
+        exited = lambda: server.poll() is not None and "it exited"  # noqa: E731
+        if problem := project.wait_until_ready(f"{url}/health", exited, UI_BOOT_SECONDS):
+            said = " ".join(log.read_text().split()) if server.poll() is not None else ""
+            why = said[-200:] or problem
             raise Failure(f"UI_PORT: MLflow's UI did not start on port {port} ({why}); another"
                           f" port: make ui UI_PORT={port + 1}")  # fmt: skip
         page = f"{url}/#/experiments/{tracker.experiment}?workflowType=machine_learning"
@@ -194,18 +195,6 @@ def ui(settings) -> int:
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def answers(url: str, server) -> bool:
-    """True once /health answers; False when the server exits first or takes too long."""
-    deadline = time.monotonic() + UI_BOOT_SECONDS
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=5):
-                return True
-        except OSError:
-            time.sleep(0.5)
-    return False
 
 
 def local_model(settings, outputs: Path) -> str:

@@ -55,7 +55,7 @@ def needed(commands: str) -> str:
 
 
 def S(name: str, type, default: str | None, commands: str, help: str) -> Setting:
-    return Setting(name, type, default, tuple(commands.split()), help)
+    return Setting(name, type, default, tuple(dict.fromkeys(commands.split())), help)
 
 
 TABLE = [

@@ -52,6 +52,7 @@ class Tracker:
         if self.client is None:
             for name, value in BOUNDS.items():
                 os.environ.setdefault(name, value)
+            import mlflow
             from mlflow import MlflowClient
 
             for noisy in ("mlflow", "alembic"):  # "Creating initial MLflow database tables"
@@ -61,6 +62,8 @@ class Tracker:
                 headers.setLevel(logging.ERROR)  # on any other URI: a warning per request
 
             (store(self.settings) / "pending").mkdir(parents=True, exist_ok=True)
+            # sagemaker-mlflow signs its requests for the ARN of the process's tracking URI
+            mlflow.set_tracking_uri(uri(self.settings))
             client = MlflowClient(uri(self.settings))
             name = self.settings.project_name
             found = client.get_experiment_by_name(name)
