@@ -218,8 +218,7 @@ def run_of_model(settings, model: str) -> str | None:
         tracker.connect()
         found = tracker.client.search_runs([tracker.experiment], f"tags.model = '{model}'")
     except tracking.tracking_errors() as error:
-        print(f"warning: {tracking.uri(settings)} did not answer ({error}); the endpoint will"
-              " not name its MLflow run", file=sys.stderr)  # fmt: skip
+        tracker.warn(error, "did not answer", "the endpoint will not name its MLflow run")
         return None
     return found[0].info.run_id if found else None
 
@@ -228,11 +227,11 @@ def mark_deployed(settings, run_id: str | None, endpoint: str) -> None:
     """The run's tag endpoint.<name>: where its model is served (a warning if not recorded)."""
     if not run_id:
         return
+    tracker = tracking.Tracker(settings)
     try:
-        client = tracking.Tracker(settings).connect()
         stamp = datetime.now().isoformat(timespec="seconds")
-        client.set_tag(run_id, f"endpoint.{endpoint}", f"{settings.aws_region} {stamp}")
+        tag = (f"endpoint.{endpoint}", f"{settings.aws_region} {stamp}")
+        tracker.connect().set_tag(run_id, *tag)
         print(f"tracked: run {run_id} is served by endpoint {endpoint}")
     except tracking.tracking_errors() as error:
-        print(f"warning: run {run_id} not tagged with endpoint {endpoint} ({error})",
-              file=sys.stderr)  # fmt: skip
+        tracker.warn(error, f"did not tag run {run_id}", f"endpoint {endpoint} serves it")

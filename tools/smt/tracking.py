@@ -89,11 +89,17 @@ class Tracker:
             self.sync(record, refresh)
             return True
         except tracking_errors() as error:
-            self.failed = True
-            why = " ".join(str(error).split())[:200] or type(error).__name__
-            print(f"warning: MLflow ({uri(self.settings)}) did not record run {record['name']}"
-                  f" ({why}); make runs records it later", file=sys.stderr, flush=True)  # fmt: skip
+            self.warn(error, f"did not record run {record['name']}", "make runs records it later")
             return False
+
+    def warn(self, error: Exception, what: str, then: str) -> None:
+        """The one warning line of a command whose store (or AWS, for a remote record) failed:
+        the rest of its records stay pending, unsaid."""
+        self.failed = True
+        why = aws.explain(error) if aws.is_aws_error(error) else " ".join(str(error).split())
+        why = why[:200] or type(error).__name__
+        print(f"warning: MLflow ({uri(self.settings)}) {what} ({why}); {then}", file=sys.stderr,
+              flush=True)  # fmt: skip
 
     def sync(self, record: dict, refresh: bool = True) -> None:
         client = self.connect()
@@ -186,9 +192,7 @@ def catch_up(tracker: Tracker, parent: str | None = None) -> tuple[int, int]:
             tracker.sync(record)
             synced += record["status"] != "RUNNING"
         except tracking_errors() as error:
-            tracker.failed = True
-            print(f"warning: run {record['name']} not recorded yet: {aws.explain(error)}",
-                  file=sys.stderr)  # fmt: skip
+            tracker.warn(error, f"did not record run {record['name']}", "make runs retries")
     left = len(list((store(tracker.settings) / "pending").glob("*.json")))
     return synced, left
 
