@@ -161,7 +161,7 @@ def project(tmp_path_factory, base_image, shared_venv):
 def trained(project):
     """A local run of the shared project: its model extracted as SageMaker extracts it, the
     test accuracy train.py printed, the test split as stored, and the image; its MLflow run is
-    test_tracking's."""
+    test_runs_tracked_on_real_engines'."""
     with Stopwatch("train-local for serving (3 epochs)"):
         make(project["path"], "train-local", env=project["env"], HPARAMS="epochs=3",
              **project["settings"])  # fmt: skip
