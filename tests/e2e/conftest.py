@@ -161,7 +161,8 @@ def project(tmp_path_factory, base_image, shared_venv):
 def trained(project):
     """A local run of the shared project: its model extracted as SageMaker extracts it, the
     test accuracy train.py printed, the test split as stored, and the image; its MLflow run is
-    test_runs_tracked_on_real_engines'."""
+    test_tracking_on_real_engines'. That file sorts after test_scale_out: test_serving serves
+    the newest run, which must be this one, not a scale-out run made after it."""
     with Stopwatch("train-local for serving (3 epochs)"):
         make(project["path"], "train-local", env=project["env"], HPARAMS="epochs=3",
              **project["settings"])  # fmt: skip

@@ -344,12 +344,12 @@ def test_a_failing_train_py_makes_train_local_fail_with_its_reason(loop):
     assert (project / "outputs" / "latest" / "failure").read_text().startswith("RuntimeError")
 
 
-def test_nothing_is_left_behind_and_make_clean_removes_outputs(loop):
+def test_nothing_is_left_behind_and_make_clean_removes_outputs_but_the_runs_history(loop):
     project = loop["project"]
     containers = run(["docker", "ps", "-a", "--format", "{{.Names}}"]).stdout.split()
     assert [name for name in containers if name.startswith("running-")] == []
     make(project, "clean", env=loop["env"], **loop["settings"])
-    assert not (project / "outputs").exists()
+    assert [p.name for p in (project / "outputs").iterdir()] == ["mlflow"]  # make runs' store
     assert (project / "data" / "training" / "data.npz").exists()  # data is kept
 
 
