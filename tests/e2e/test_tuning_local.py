@@ -35,7 +35,7 @@ def last_logged(run_folder, metric: str) -> float:
     return float(re.findall(rf"METRIC {re.escape(metric)}=(\S+) epoch=\d+$", log, re.M)[-1])
 
 
-def test_tune_local_tables_charts_and_keeps_the_best_of_three_trials(project):
+def test_tune_local_tables_charts_and_keeps_the_best_of_three_trials_and_tracks_them(project):
     path, outputs = project["path"], project["path"] / "outputs"
     with Stopwatch("train-local, digits, epochs=3 (to compare a trial with)") as single:
         make(path, "train-local", env=project["env"], HPARAMS=HPARAMS, **project["settings"])
@@ -62,6 +62,21 @@ def test_tune_local_tables_charts_and_keeps_the_best_of_three_trials(project):
         assert image.format == "PNG" and image.size[0] > 2 * image.size[1]  # two panels
     assert (outputs / "latest").resolve() == (outputs / starred).resolve()
     assert (outputs / "latest" / "model.tar.gz").is_file()
+    # MLflow (the embedded default): the search is a run, each trial a run of its own under it
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{outputs / 'mlflow' / 'mlflow.db'}")
+    search = results_folder(done.stdout).name
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    [parent] = client.search_runs(experiments, f"attributes.run_name = '{search}'")
+    assert (parent.info.status, parent.data.tags["kind"]) == ("FINISHED", "tune-local")
+    assert parent.data.metrics[f"best:{OBJECTIVE}"] == logged[starred]
+    assert parent.data.tags["best.trial"] == starred
+    children = client.search_runs(
+        [parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
+    )
+    assert sorted(c.info.run_name for c in children) == sorted(rows)
+    assert {c.info.status for c in children} == {"FINISHED"}
     per_trial = sum(float(row["time (s)"]) for row in rows.values()) / len(rows)
     TIMINGS["tune-local: a trial's mean wall time"] = per_trial
     print(
