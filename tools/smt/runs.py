@@ -45,10 +45,10 @@ def all_runs(tracker) -> list:
 
 def find(tracker, wanted: str):
     """A run by its id or its name (a local run's folder, a job's name)."""
-    found = all_runs(tracker)
-    for run in [r for r in found if r.info.run_id == wanted] + [
-            r for r in found if r.info.run_name == wanted]:  # fmt: skip
-        return run
+    quoted = wanted.replace("'", "")  # a name or an id has no quotes: keep the filter whole
+    for filter_string in (f"attributes.run_id = '{quoted}'", f"attributes.run_name = '{quoted}'"):
+        if found := tracker.client.search_runs([tracker.experiment], filter_string):
+            return found[0]
     raise BadSetting(f"RUN: no run {wanted} in {tracking.uri(tracker.settings)}; make runs"
                      " lists them (RUN= takes an id or a name)")  # fmt: skip
 

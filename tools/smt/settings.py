@@ -267,13 +267,19 @@ def help_lines(markdown: bool = False) -> list[str]:
 
 def derive(values: SimpleNamespace) -> SimpleNamespace:
     """The defaults made from other settings, in one place: the registry from the account
-    and region; the image tag from the build inputs; the image's local and ECR names."""
+    and region; the image tag from the build inputs; the image's local and ECR names; the
+    runs' store in the project."""
     region = getattr(values, "aws_region", None)
     if getattr(values, "registry", "") is None and values.aws_account_id and region:
         suffix = ".cn" if region.startswith("cn-") else ""  # China's regions
         values.registry = f"{values.aws_account_id}.dkr.ecr.{region}.amazonaws.com{suffix}"
     if getattr(values, "stack_name", "") is None:  # a stack name has no underscores
         values.stack_name = re.sub(r"[^A-Za-z0-9-]", "-", values.base_job_name)
+    if hasattr(values, "mlflow_tracking_uri"):  # the runs' store: a SQLite file of the project's
+        from smt.tracking import STORE
+
+        database = (values.project_dir / STORE / "mlflow.db").resolve()
+        values.mlflow_tracking_uri = values.mlflow_tracking_uri or f"sqlite:///{database}"
     if hasattr(values, "image_tag"):
         from smt.image import content_tag
 

@@ -25,7 +25,8 @@ BOUNDS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT":
 
 
 def uri(settings) -> str:
-    return settings.mlflow_tracking_uri or f"sqlite:///{store(settings) / 'mlflow.db'}"
+    """MLFLOW_TRACKING_URI, its default made by settings.derive: the project's SQLite file."""
+    return settings.mlflow_tracking_uri
 
 
 def artifacts(tracking_uri: str) -> str | None:
@@ -111,6 +112,8 @@ class Tracker:
             run = client.create_run(self.experiment, start_time=record["start"], tags=tags,
                                     run_name=record["name"])  # fmt: skip
             run_id = run.info.run_id
+            from mlflow.entities import Param
+
             params = [Param(k, str(v)) for k, v in record["params"].items()]
             client.log_batch(run_id, params=params)
             record["run_id"] = run_id
@@ -127,32 +130,24 @@ class Tracker:
         """The metrics of train.log, its chart and the log itself, the last tags, the end."""
         from mlflow.entities import Metric, RunTag
 
-        client, folder = self.connect(), Path(record.get("folder") or "")
-        log = folder / "train.log"
-        if log.is_file() and not client.get_run(run_id).data.metrics:  # once, not per sync
-            series = jobs.local_series(log)
+        client = self.connect()
+        folder = Path(record["folder"]) if record.get("folder") else None
+        files = [folder / name for name in ARTIFACTS] if folder else []
+        if not client.get_run(run_id).data.metrics:  # once, not per sync
+            log = folder / "train.log" if folder else None
+            series = jobs.local_series(log) if log and log.is_file() else {}
             stamp = iter(range(record["start"], record["start"] + 10**9))  # the log's order
             metrics = [Metric(name, value, next(stamp), epoch)
                        for name, points in series.items() for epoch, value in points]  # fmt: skip
             metrics += [Metric(k, v, next(stamp), 0) for k, v in record.get("metrics", {}).items()]
-            client.log_batch(run_id, metrics=metrics)
+            if metrics:
+                client.log_batch(run_id, metrics=metrics)
             if series:
                 jobs.chart(series, record["name"], folder / "metrics.png")
-        elif record.get("metrics") and not client.get_run(run_id).data.metrics:
-            stamp = record["start"]
-            metrics = [Metric(k, v, stamp, 0) for k, v in record["metrics"].items()]
-            client.log_batch(run_id, metrics=metrics)
-        for artifact in ARTIFACTS:  # a run's log and chart; a search's table and chart
-            if (folder / artifact).is_file() and record.get("folder"):
-                client.log_artifact(run_id, str(folder / artifact))
+        for file in filter(Path.is_file, files):  # a run's log and chart; a search's table, chart
+            client.log_artifact(run_id, str(file))
         client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in record["tags"].items()])
         client.set_terminated(run_id, record["status"], end_time=record.get("end"))
-
-
-def Param(key, value):  # mlflow's entity, imported when used (mlflow takes 3 s to import)
-    from mlflow.entities import Param as MlflowParam
-
-    return MlflowParam(key, value)
 
 
 def tracking_errors() -> tuple[type[BaseException], ...]:
