@@ -11,6 +11,7 @@ from pathlib import Path
 
 from smt import aws, project, tracking
 from smt.errors import BadSetting, Failure
+from smt.search_space import aligned, cell
 
 UI_BOOT_SECONDS = 120  # mlflow server imports its app, and migrates an old store
 
@@ -61,10 +62,6 @@ def changed(run) -> str:
     return " ".join(shown) or "defaults"
 
 
-def cell(value) -> str:
-    return "-" if value is None else f"{value:.4g}"
-
-
 def table(tracker, settings) -> int:
     metric, direction = project.contract().OBJECTIVE
     test = "test:" + metric.partition(":")[2]
@@ -77,14 +74,12 @@ def table(tracker, settings) -> int:
         best_first = sorted(scored, key=lambda r: objective(r, metric),
                             reverse=direction == "maximize")  # fmt: skip
         found = best_first + [r for r in found if r not in scored]
-    rows = [(r.info.run_name, datetime.fromtimestamp(r.info.start_time / 1000).strftime(
+    rows = [[r.info.run_name, datetime.fromtimestamp(r.info.start_time / 1000).strftime(
         "%m-%d %H:%M"), r.data.tags.get("kind", "?"), r.info.status, changed(r),
-        cell(objective(r, metric)), cell(r.data.metrics.get(test)), r.data.tags.get("model") or "-")
+        cell(objective(r, metric)), cell(r.data.metrics.get(test)), r.data.tags.get("model") or "-"]
         for r in found]  # fmt: skip
-    head = ("run", "started", "kind", "status", "hyperparameters", metric, test, "model")
-    widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head) - 1)]
-    for row in [head, *rows]:
-        print("  ".join(f"{c:<{w}}" for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    head = ["run", "started", "kind", "status", "hyperparameters", metric, test, "model"]
+    print(aligned([head, *rows]))
     print(f"{len(rows)} run(s) in {tracking.uri(settings)}; one in full: make runs RUN=<run>")
     return 0
 

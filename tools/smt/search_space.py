@@ -127,10 +127,17 @@ def best(trials: list[Trial], direction: str) -> Trial | None:
     return pick(scored, key=lambda t: t.objective, default=None)
 
 
-def _cell(value) -> str:
+def cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return "-" if value is None else str(value)
+
+
+def aligned(rows: list[list[str]]) -> str:
+    """Rows of cells as columns, two spaces apart: the tuning tables, make runs."""
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+    lines = ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def table(trials: list[Trial], objective_name: str, direction: str, chosen: str | None = None):
@@ -141,8 +148,6 @@ def table(trials: list[Trial], objective_name: str, direction: str, chosen: str 
     rows = [["  trial", *names, f"{objective_name} ({direction[:3]})", "time (s)", "status"]]
     for t in trials:
         tuned = [t.hyperparameters.get(n) for n in names]
-        cells = map(_cell, [*tuned, t.objective, t.seconds and round(t.seconds, 1)])
+        cells = map(cell, [*tuned, t.objective, t.seconds and round(t.seconds, 1)])
         rows.append([("* " if t.name == chosen else "  ") + t.name, *cells, t.status])
-    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
-    lines = ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
-    return "\n".join(line.rstrip() for line in lines)
+    return aligned(rows)
