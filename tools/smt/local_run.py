@@ -85,9 +85,15 @@ class LocalRun:
             return 0
         reason = failure.read_text().strip()
         print(f"\nTraining job {self.name} FAILED: {reason}\nlog: {log}")
-        if "SIGTERM" in reason or isinstance(self.error, KeyboardInterrupt):
+        if stopped(reason) or isinstance(self.error, KeyboardInterrupt):
             print("The same command resumes it from its checkpoint.")
         return 1
+
+
+def stopped(reason: str) -> bool:
+    """A run's failure reason says it was stopped (SIGTERM: spot, make stop; or Ctrl-C), not
+    that it failed: the same command resumes it."""
+    return "SIGTERM" in reason or "KeyboardInterrupt" in reason
 
 
 def point_latest(outputs: Path, name: str) -> None:

@@ -14,9 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from smt import aws, jobs, project
+from smt import aws, jobs, local_run, project
 
 STORE = Path("outputs") / "mlflow"  # of the project: mlflow.db, artifacts/, pending/, hashes
+PARENT = "SMT_PARENT_RUN"  # set by tune-local for its trials: the name of the search's record
 NAME_TAG = "smt.name"  # the record's name: a run is found by it, so a sync is never doubled
 STATUS = {"Completed": "FINISHED", "Failed": "FAILED", "Stopped": "KILLED"}  # SageMaker's
 # MLflow's HTTP client retries 7 times with backoff (minutes) and waits 120 s for an answer
@@ -237,8 +238,7 @@ def local_record(settings, j, run, image_digest: str, parent: str | None) -> dic
     """A finished train-local run (outputs/<name>/): completed, failed or stopped."""
     failure = run.folder / "failure"
     reason = failure.read_text() if failure.is_file() else ""
-    stopped = "SIGTERM" in reason or "KeyboardInterrupt" in reason
-    status = "KILLED" if stopped else "FAILED" if reason else "FINISHED"
+    status = "KILLED" if local_run.stopped(reason) else "FAILED" if reason else "FINISHED"
     tags = common_tags(settings, j, "local") | data_hashes(settings, j.data_dir) | {
         "image.digest": image_digest, "run.folder": str(run.folder), "kind": "train-local",
         "model": str(run.folder / "model.tar.gz") if status == "FINISHED" else ""}  # fmt: skip
@@ -254,9 +254,6 @@ def track_local(settings, j, run) -> None:
     record = local_record(settings, j, run, digest, os.environ.get(PARENT))
     if Tracker(settings).track(record):
         print(f"tracked: MLflow run {record['run_id']} ({uri(settings)}); make runs lists it")
-
-
-PARENT = "SMT_PARENT_RUN"  # set by tune-local for its trials: the name of the search's record
 
 
 def search_parameters(settings, ranges, objective: tuple[str, str]) -> dict:

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from smt import aws, image, search_space, tracking, train
-from smt.local_run import point_latest
+from smt.local_run import point_latest, stopped
 from smt.search_space import Trial, best, table
 from smt.settings import for_command
 
@@ -81,8 +81,7 @@ class Tuning:
         value = search_space.final_value(run / "train.log", metric) if run else None
         if run is None or (run / "failure").is_file():
             reason = (run / "failure").read_text() if run else ""
-            stopped = "SIGTERM" in reason or "KeyboardInterrupt" in reason
-            status, value = "Stopped" if stopped else "Failed", None
+            status, value = "Stopped" if stopped(reason) else "Failed", None
         else:
             status = "Completed" if value is not None else "no objective"
         shown = "not printed" if value is None else f"{value:.6g}"
