@@ -159,13 +159,14 @@ def measured_sync(home: Path, folder: Path, name: str) -> dict:
     """One local run's tracking, as train-local's (the image digest given): seconds."""
     from types import SimpleNamespace
 
-    from smt import project, tracking
+    from smt import project, settings, tracking
 
     started = time.perf_counter()
     import mlflow  # noqa: F401
 
     imported = time.perf_counter()
-    settings = SimpleNamespace(project_dir=home, project_name="Bench", mlflow_tracking_uri=None)
+    given = SimpleNamespace(project_dir=home, project_name="Bench", mlflow_tracking_uri=None)
+    values = settings.derive(given)  # the store's default, as every command gets it
     job = SimpleNamespace(
         image="bench:1",
         instance_type="local",
@@ -175,8 +176,8 @@ def measured_sync(home: Path, folder: Path, name: str) -> dict:
         hyperparameters={"epochs": 3},
     )
     run = SimpleNamespace(folder=folder, name=name, started=tracking.now_ms())
-    record = tracking.local_record(settings, job, run, "sha256:" + "0" * 64, None)
-    tracker = tracking.Tracker(settings)
+    record = tracking.local_record(values, job, run, "sha256:" + "0" * 64, None)
+    tracker = tracking.Tracker(values)
     if not tracker.track(record):
         sys.exit(f"bench: run {name} was not recorded")
     synced = time.perf_counter()
