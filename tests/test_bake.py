@@ -76,7 +76,6 @@ MAKE_TARGETS = [
     "tune-stop",
     "deploy",
     "undeploy",
-    "endpoints",
     "bootstrap",
     "status",
     "teardown",

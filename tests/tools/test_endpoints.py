@@ -229,7 +229,7 @@ def test_deploy_with_MODEL_S3_serves_that_model_and_with_WAIT_0_returns_without_
     assert "SageMaker.ListTrainingJobs" not in actions(aws)
     assert done.out.splitlines()[1] == f"model:   {other} (MODEL_S3)"
     assert done.out.splitlines()[-1] == (
-        f"Watch it: make endpoints; delete it: make undeploy ENDPOINT={deployed(done.out)}"
+        f"Watch it: make status; delete it: make undeploy ENDPOINT={deployed(done.out)}"
     )
 
 
@@ -318,7 +318,7 @@ def test_deploy_gives_up_after_DEPLOY_TIMEOUT_saying_the_endpoint_may_still_bill
     assert done.out.splitlines()[-1] == f"Endpoint {name}: Creating"
     assert done.err.splitlines() == [
         f"error: endpoint {name} is not InService after 1 s (DEPLOY_TIMEOUT); it may still "
-        f"come up, and bill: make endpoints shows it, make undeploy ENDPOINT={name} deletes it"
+        f"come up, and bill: make status shows it, make undeploy ENDPOINT={name} deletes it"
     ]
 
 
@@ -353,37 +353,30 @@ def another_projects_endpoint(moto, name: str, tags: list[dict]) -> None:
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name, Tags=tags)
 
 
-def test_make_endpoints_lists_only_this_projects_endpoints_with_status_serving_and_age(
-    smt, aws, jobs
+def test_make_status_lists_only_this_projects_endpoints_with_their_instances_or_memory(
+    smt, aws, account
 ):
     another_projects_endpoint(aws, "their-endpoint", [{"Key": "ProjectName", "Value": "Theirs"}])
     another_projects_endpoint(aws, "untagged-endpoint", [])
-    ours = [deployed(smt("deploy", *options).out)
+    model = f"{account.s3_output_path}/m/model.tar.gz"
+    key = model.removeprefix(f"s3://{bucket_of(model)}/")
+    aws.client("s3").put_object(Bucket=bucket_of(model), Key=key, Body=b"m")
+    ours = [deployed(smt("deploy", "--model-s3", model, *options).out)
             for options in ((), ("--serverless-memory", "3072"))]  # fmt: skip
 
-    done = smt("endpoints")
+    done = smt("status")
 
     assert done.code == 0, done.err
     header, *rows, footer = done.out.splitlines()
-    assert header.split() == ["endpoint", "status", "serving", "age"]
+    assert header.split() == ["what", "name", "state", "instances", "price"]
     listed = [re.split(r"\s{2,}", row.strip()) for row in rows]
-    assert [row[:3] for row in listed] == [
+    endpoints = [row[1:4] for row in listed if row[0] == "endpoint"]
+    assert endpoints == [
         [ours[0], "InService", "ml.m5.large x 1"],
         [ours[1], "InService", "serverless 3072 MB"],
     ]
-    assert all(re.fullmatch(r"\d+ s", row[3]) for row in listed)  # created seconds ago
-    assert footer == "Each bills until deleted: make undeploy ENDPOINT=<name>"
-
-
-def test_make_endpoints_says_plainly_when_none_of_this_project_is_running(smt, aws, account):
-    another_projects_endpoint(aws, "their-endpoint", [{"Key": "ProjectName", "Value": "Theirs"}])
-
-    done = smt("endpoints")
-
-    assert done.code == 0, done.err
-    assert done.out.splitlines() == [
-        f"No endpoint of {PROJECT_NAME} in us-east-1: none is running or billing."
-    ]
+    assert "their-endpoint" not in done.out and "untagged-endpoint" not in done.out
+    assert footer.startswith("Billing now:")
 
 
 BUCKET = "s3://sagemaker-us-east-1-210987654321"
@@ -435,7 +428,7 @@ def test_a_bad_value_stops_deploy_in_one_line_naming_the_setting_before_any_requ
         ("undeploy", (), 2, "ENDPOINT: make undeploy needs it"),
         ("undeploy", ("--endpoint", "no-such-endpoint"), 2,
          "ENDPOINT: there is no endpoint no-such-endpoint in us-east-1; "
-         "this project's: make endpoints"),
+         "this project's: make status"),
     ],
 )  # fmt: skip
 def test_what_deploy_or_undeploy_cannot_find_stops_it_in_one_line_before_anything_is_created(

@@ -157,7 +157,7 @@ def unique_name(base: str, max_length: int = 63, stamp: bool = True) -> str:
 
 
 def tags(settings, **extra: str) -> list[dict]:
-    """The tags of everything the tools create: ProjectName (how make endpoints and deploy
+    """The tags of everything the tools create: ProjectName (how make status and deploy
     find this project's resources), the git commit and dirty flag, and `extra`."""
     from smt.project import git_state
 

@@ -32,7 +32,6 @@ COMMANDS = {
     "stop": ("jobs:stop", "stop a SageMaker job (JOB=)"),
     "deploy": ("endpoints:deploy", "an endpoint of the newest train-remote job or TUNE_JOB's best"),
     "undeploy": ("endpoints:undeploy", "delete ENDPOINT=, its config and model"),
-    "endpoints": ("endpoints:listing", "this project's endpoints: status, instances, age"),
     "bootstrap": ("bootstrap:bootstrap", "the role, bucket and ECR repository: one stack"),
     "status": ("status:status", "what of this project bills now: jobs, warm pools, endpoints"),
     "teardown": ("teardown:teardown", "stop and delete all of it, then the stack (FORCE=1: data)"),

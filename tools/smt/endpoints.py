@@ -1,11 +1,10 @@
-"""make deploy, undeploy (nothing left billing) and endpoints (this project's, by their
-ProjectName tag): plain boto3, not the SDK (tools/README.md says why)."""
+"""make deploy and undeploy (nothing left billing); make status lists this project's endpoints.
+Plain boto3, not the SDK (tools/README.md says why)."""
 
 import math
 import re
 import sys
 import time
-from datetime import datetime, timezone
 
 from botocore.exceptions import ClientError, WaiterError
 
@@ -174,7 +173,7 @@ def deploy(settings) -> int:
     print(f"Endpoint {name} created (its model and endpoint config have the same name).")
     runs.mark_deployed(settings, run_id, name)
     if not settings.wait:
-        print(f"Watch it: make endpoints; delete it: {UNDEPLOY.format(name)}")
+        print(f"Watch it: make status; delete it: {UNDEPLOY.format(name)}")
         return 0
     return wait_in_service(sagemaker, name, settings.deploy_timeout)
 
@@ -213,7 +212,7 @@ def wait_in_service(sagemaker, name: str, timeout: float) -> int:
             print(f"Remove what is left of it: {delete}")
             return 1
         late = f"endpoint {name} is not InService after {duration(timeout)} (DEPLOY_TIMEOUT)"
-        bills = f"it may still come up, and bill: make endpoints shows it, {delete} deletes it"
+        bills = f"it may still come up, and bill: make status shows it, {delete} deletes it"
         raise Failure(f"{late}; {bills}") from None
     progress.end()
     print(f"Try it: make predict ENDPOINT={name}\nIt bills until you delete it: {delete}")
@@ -234,7 +233,7 @@ def undeploy(settings) -> int:
     sagemaker, name = aws.session(settings.aws_region).client("sagemaker"), settings.endpoint
     if not (endpoint := existing(sagemaker.describe_endpoint, EndpointName=name)):
         where = f"{name} in {settings.aws_region}"
-        raise BadSetting(f"ENDPOINT: there is no endpoint {where}; this project's: make endpoints")
+        raise BadSetting(f"ENDPOINT: there is no endpoint {where}; this project's: make status")
     owner = project_of(sagemaker, endpoint["EndpointArn"])
     if owner != settings.project_name:
         whose = f"{name} is not this project's (ProjectName={owner})"
@@ -249,33 +248,11 @@ def undeploy(settings) -> int:
     except WaiterError as error:
         status = error.last_response.get("EndpointStatus", "there")
         late = f"endpoint {name} is still {status} after {duration(settings.deploy_timeout)}"
-        again = f"see make endpoints, then again: {UNDEPLOY.format(name)}"
+        again = f"see make status, then again: {UNDEPLOY.format(name)}"
         raise Failure(f"{late} (DEPLOY_TIMEOUT); {again}") from None
     deleted = [f"endpoint {name}"]
     if existing(sagemaker.delete_endpoint_config, EndpointConfigName=config):
         deleted.append(f"endpoint config {config}")
     deleted += [f"model {m}" for m in models if existing(sagemaker.delete_model, ModelName=m)]
     print(f"Deleted {', '.join(deleted)}.\nNothing of {name} is left billing.")
-    return 0
-
-
-def listing(settings) -> int:
-    sagemaker = aws.session(settings.aws_region).client("sagemaker")
-    project = settings.project_name
-    pages = sagemaker.get_paginator("list_endpoints").paginate(SortBy="CreationTime")
-    listed = [e for page in pages for e in page["Endpoints"]]
-    endpoints = [e for e in listed if project_of(sagemaker, e["EndpointArn"]) == project]
-    if not endpoints:
-        print(f"No endpoint of {project} in {settings.aws_region}: none is running or billing.")
-        return 0
-    now, width = datetime.now(timezone.utc), max(len(e["EndpointName"]) for e in endpoints)
-    print(f"{'endpoint':<{width}}  {'status':<14} {'serving':<20} age")
-    for e in endpoints:
-        described = sagemaker.describe_endpoint(EndpointName=e["EndpointName"])
-        config_name = described["EndpointConfigName"]
-        config = existing(sagemaker.describe_endpoint_config, EndpointConfigName=config_name)
-        served = serving(config["ProductionVariants"][0]) if config else "?"
-        age = duration((now - e["CreationTime"]).total_seconds())
-        print(f"{e['EndpointName']:<{width}}  {e['EndpointStatus']:<14} {served:<20} {age}")
-    print(f"Each bills until deleted: {UNDEPLOY.format('<name>')}")
     return 0

@@ -115,7 +115,7 @@ def lineage(tracker, settings) -> int:
     sagemaker, name = aws.session(settings.aws_region).client("sagemaker"), settings.endpoint
     if not (endpoint := existing(sagemaker.describe_endpoint, EndpointName=name)):
         raise BadSetting(f"ENDPOINT: there is no endpoint {name} in {settings.aws_region};"
-                         " make endpoints lists this project's")  # fmt: skip
+                         " make status lists this project's")  # fmt: skip
     pages = sagemaker.get_paginator("list_tags").paginate(ResourceArn=endpoint["EndpointArn"])
     tags = {t["Key"]: t["Value"] for page in pages for t in page["Tags"]}
     config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])

@@ -39,7 +39,7 @@ MAKE_ONLY = {"VENV", "PYTHON", "INSTALLER", "TEMPLATE"}
 
 # Groups of commands that read the same settings.
 AWS_ONLY = (
-    "train-remote tune tune-status tune-stop logs stop deploy undeploy endpoints bootstrap"
+    "train-remote tune tune-status tune-stop logs stop deploy undeploy bootstrap"
     " status teardown build-remote"
 )
 AWS = f"{AWS_ONLY} metrics"  # metrics: of a local run too
@@ -146,7 +146,7 @@ TABLE = [
     S("DEPLOY_TIMEOUT", WHOLE, "1800", "deploy undeploy teardown",
       "seconds to wait for an endpoint"),
     S("ENDPOINT", TEXT, None, "undeploy! predict runs",
-      "an endpoint's name (make endpoints lists them); runs: the run it serves"),
+      "an endpoint's name (make status lists them); runs: the run it serves"),
     # ---- every run tracked in MLflow (make runs, make ui)
     S("MLFLOW_TRACKING_URI", TEXT, None, TRACKED,
       "where runs are recorded: an MLflow server's URL, or a SageMaker MLflow tracking"

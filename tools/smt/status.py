@@ -1,12 +1,12 @@
 """make status: everything of this project that bills now, found by its ProjectName tag (a
-name may be another project's too): running training and tuning jobs, warm pools, endpoints,
-builds of build-remote;
-each with its hourly price where the price list gives it. make teardown ends them all."""
+name may be another project's too): running training and tuning jobs, warm pools, endpoints
+(their instances, or a serverless one's memory), builds of build-remote; each with its hourly
+price where the price list gives it. make teardown ends them all."""
 
 from dataclasses import dataclass
 
 from smt import aws, prices
-from smt.endpoints import existing, newest_first, project_of
+from smt.endpoints import existing, newest_first, project_of, serving
 
 WARM = ("Available", "InUse")  # a warm pool that bills: kept for a next job, or in one
 ENDED = ("Failed", "Deleting")  # an endpoint that bills no more (teardown deletes it still)
@@ -21,6 +21,7 @@ class Item:
     count: int = 0
     keep_alive: int = 0  # a training job's warm pool seconds
     hourly: float | None = None
+    serving: str = ""  # an endpoint's: instances, or a serverless endpoint's memory
 
     @property
     def billing(self) -> bool:
@@ -79,7 +80,8 @@ def billing(settings, session=None) -> list[Item]:
                           EndpointConfigName=described["EndpointConfigName"])  # fmt: skip
         variant = (config or {}).get("ProductionVariants", [{}])[0]
         items.append(Item("endpoint", name, endpoint["EndpointStatus"], variant.get("InstanceType"),
-                          variant.get("InitialInstanceCount", 0)))  # fmt: skip
+                          variant.get("InitialInstanceCount", 0),
+                          serving=serving(variant) if variant else "?"))  # fmt: skip
     for item in items:
         if item.kind == "build":
             per_minute = prices.per_build_minute(settings.aws_region, item.instance_type)[0]
@@ -102,8 +104,8 @@ def price(item: Item) -> str:
 def status(settings) -> int:
     items, where = billing(settings), f"{settings.project_name} in {settings.aws_region}"
     if items:
-        rows = [(i.kind, i.name, i.state, f"{i.instance_type} x {i.count}" if i.instance_type
-                 else "", price(i)) for i in items]  # fmt: skip
+        rows = [(i.kind, i.name, i.state, i.serving or (f"{i.instance_type} x {i.count}"
+                 if i.instance_type else ""), price(i)) for i in items]  # fmt: skip
         widths = [max(len(row[n]) for row in [*rows, HEADER]) for n in range(len(HEADER))]
         for row in [HEADER, *rows]:
             print(
