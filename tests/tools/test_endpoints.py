@@ -14,6 +14,7 @@ import time
 
 import pytest
 from helpers import actions, bodies, create_training_job, put_image_tag
+from smt import aws as aws_policy
 from smt import cli, settings
 from status_overlay import ANY_JOB
 
@@ -278,6 +279,19 @@ def test_an_endpoint_that_fails_prints_its_failure_reason_once_it_fails_and_depl
         f"Remove what is left of it: make undeploy ENDPOINT={name}",
     ]
     assert actions(aws).count("SageMaker.DescribeEndpoint") == 3
+
+
+def test_an_aws_error_while_waiting_for_the_endpoint_is_said_as_aws_said_it_in_one_line(
+    smt, aws, scripted, jobs
+):
+    # every attempt of the waiter's first look throttled: botocore retries, the waiter gives up
+    scripted.fail_next["SageMaker.DescribeEndpoint"] = aws_policy.MAX_ATTEMPTS
+
+    done = smt("deploy")
+
+    assert done.code == 1
+    [line] = done.err.strip().splitlines()  # no traceback
+    assert line.startswith("error: ThrottlingException: ") and line.endswith(": Rate exceeded")
 
 
 class Terminal(io.StringIO):

@@ -4,6 +4,7 @@ retries); explain() says in one line what went wrong and what to do. Also the on
 line, the one name generator and the one tagging policy of everything the tools create."""
 
 import functools
+import math
 import os
 import re
 import secrets
@@ -119,6 +120,27 @@ def cli(*args: str, region: str, doing: str, capture: bool = False) -> str:
         why = " ".join(done.stderr.split())[-300:] if capture else "the aws CLI said why above"
         raise Failure(f"{doing} failed ({why})")
     return done.stdout or ""
+
+
+def wait(client, waiter: str, timeout: float, show=None, **params) -> None:
+    """boto3's waiter, a look every POLL_SECONDS for `timeout` s in all (its own delay is 30 s),
+    show(answer) after each look. AWS's error in its last answer is raised as that error, to
+    be said as any other; a WaiterError is a status it never reached."""
+    import botocore.exceptions
+
+    waiting = client.get_waiter(waiter)
+    operation = waiting.config.operation  # DescribeEndpoint, DescribeStacks ...
+    if show:
+        service = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.register(f"after-call.{service}.{operation}",
+                                    lambda parsed, **_: show(parsed))  # fmt: skip
+    config = {"Delay": POLL_SECONDS, "MaxAttempts": math.ceil(timeout / POLL_SECONDS) + 1}
+    try:
+        waiting.wait(WaiterConfig=config, **params)
+    except botocore.exceptions.WaiterError as error:
+        if "Error" in error.last_response:
+            raise botocore.exceptions.ClientError(error.last_response, operation) from None
+        raise
 
 
 def api_maximum(shape: str, service: str = "sagemaker") -> int:

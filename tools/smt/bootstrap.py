@@ -105,20 +105,15 @@ def wait(cloudformation, waiter: str, name: str, timeout: float) -> None:
     a failed stack is a Failure naming its first failed resource and why."""
     progress = aws.Progress()
 
-    def show(parsed, **_):  # a deleted stack's last answer: "does not exist", no status
+    def show(parsed):  # a deleted stack's last answer: "does not exist", no status
         if "Stacks" in parsed:
             progress.show(f"Stack {name}: {parsed['Stacks'][0]['StackStatus']}")
 
-    cloudformation.meta.events.register("after-call.cloudformation.DescribeStacks", show)
-    config = {"Delay": aws.POLL_SECONDS, "MaxAttempts": math.ceil(timeout / aws.POLL_SECONDS) + 1}
     try:
-        cloudformation.get_waiter(waiter).wait(StackName=name, WaiterConfig=config)
+        aws.wait(cloudformation, waiter, timeout, show, StackName=name)
     except WaiterError as error:
         progress.end()
-        answer = error.last_response
-        if "Error" in answer:  # AWS's error, not a status: said as any other
-            raise ClientError(answer, "DescribeStacks") from None
-        status = answer["Stacks"][0]["StackStatus"]
+        status = error.last_response["Stacks"][0]["StackStatus"]
         if status.endswith("_IN_PROGRESS"):
             raise Failure(f"stack {name} is still {status} after {timeout:g} s (STACK_TIMEOUT); "
                           "make bootstrap again once it is done") from None  # fmt: skip

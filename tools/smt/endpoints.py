@@ -1,7 +1,6 @@
 """make deploy and undeploy (nothing left billing); make status lists this project's endpoints.
 Plain boto3, not the SDK (tools/README.md says why)."""
 
-import math
 import re
 import sys
 import time
@@ -181,15 +180,12 @@ def deploy(settings) -> int:
 def wait_for(sagemaker, waiter: str, name: str, timeout: float, progress=None) -> None:
     started = time.monotonic()
 
-    def show(parsed, **_):
+    def show(parsed):
         if progress and "EndpointStatus" in parsed:
             waited = f" ({duration(time.monotonic() - started)})" if progress.tty else ""
             progress.show(f"Endpoint {name}: {parsed['EndpointStatus']}{waited}")
 
-    sagemaker.meta.events.register("after-call.sagemaker.DescribeEndpoint", show)
-    poll = aws.POLL_SECONDS  # the waiters' own delay is 30 s
-    config = {"Delay": poll, "MaxAttempts": math.ceil(timeout / poll) + 1}
-    sagemaker.get_waiter(waiter).wait(EndpointName=name, WaiterConfig=config)
+    aws.wait(sagemaker, waiter, timeout, show, EndpointName=name)
 
 
 def wait_in_service(sagemaker, name: str, timeout: float) -> int:
@@ -205,8 +201,6 @@ def wait_in_service(sagemaker, name: str, timeout: float) -> int:
     except WaiterError as error:
         progress.end()
         answer = error.last_response
-        if "Error" in answer:  # AWS's error, not a status: said as any other
-            raise ClientError(answer, "DescribeEndpoint") from None
         if answer["EndpointStatus"] == "Failed":
             print(f"FAILED: {answer.get('FailureReason') or 'no reason given'}")
             print(f"Remove what is left of it: {delete}")

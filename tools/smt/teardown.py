@@ -3,7 +3,6 @@ builds, ends its warm pools, deletes its endpoints (make undeploy's way) and the
 stack. The stack's bucket and repository outlive it (Retain) with their data, unless FORCE=1,
 after a prompt. Only what has this project's ProjectName tag is touched."""
 
-import math
 import sys
 from types import SimpleNamespace
 
@@ -75,10 +74,8 @@ def end_warm_pool(sagemaker, job: str) -> None:
 
 
 def wait_ended(sagemaker, names: list[str], timeout: float) -> None:
-    config = {"Delay": aws.POLL_SECONDS, "MaxAttempts": math.ceil(timeout / aws.POLL_SECONDS) + 1}
     for name in names:
-        waiter = sagemaker.get_waiter("training_job_completed_or_stopped")
-        waiter.wait(TrainingJobName=name, WaiterConfig=config)
+        aws.wait(sagemaker, "training_job_completed_or_stopped", timeout, TrainingJobName=name)
 
 
 def stored(session, settings, cloudformation, name: str) -> list[tuple[str, str, int]]:
