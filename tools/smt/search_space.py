@@ -134,7 +134,7 @@ def cell(value) -> str:
 
 
 def aligned(rows: list[list[str]]) -> str:
-    """Rows of cells as columns, two spaces apart: the tuning tables, make runs."""
+    """Rows of cells as columns, two spaces apart: the tuning tables, make runs, make status."""
     widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
     lines = ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
     return "\n".join(line.rstrip() for line in lines)

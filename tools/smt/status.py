@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from smt import aws, prices
 from smt.endpoints import existing, newest_first, project_of, serving
+from smt.search_space import aligned
 
 WARM = ("Available", "InUse")  # a warm pool that bills: kept for a next job, or in one
 ENDED = ("Failed", "Deleting")  # an endpoint that bills no more (teardown deletes it still)
@@ -104,15 +105,9 @@ def price(item: Item) -> str:
 def status(settings) -> int:
     items, where = billing(settings), f"{settings.project_name} in {settings.aws_region}"
     if items:
-        rows = [(i.kind, i.name, i.state, i.serving or (f"{i.instance_type} x {i.count}"
-                 if i.instance_type else ""), price(i)) for i in items]  # fmt: skip
-        widths = [max(len(row[n]) for row in [*rows, HEADER]) for n in range(len(HEADER))]
-        for row in [HEADER, *rows]:
-            print(
-                "  ".join(
-                    cell.ljust(width) for cell, width in zip(row, widths, strict=True)
-                ).rstrip()
-            )
+        rows = [[i.kind, i.name, i.state, i.serving or (f"{i.instance_type} x {i.count}"
+                 if i.instance_type else ""), price(i)] for i in items]  # fmt: skip
+        print(aligned([HEADER, *rows]))
     known = sum(i.hourly or 0 for i in items if i.billing)
     if not any(i.billing for i in items):
         print(f"Nothing of {where} is billing now.")
@@ -121,4 +116,4 @@ def status(settings) -> int:
     return 0
 
 
-HEADER = ("what", "name", "state", "instances", "price")
+HEADER = ["what", "name", "state", "instances", "price"]
