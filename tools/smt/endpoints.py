@@ -24,9 +24,13 @@ def duration(seconds: float) -> str:
     return " ".join(parts[:2])
 
 
-def project_of(sagemaker, arn: str) -> str | None:
+def tags_of(sagemaker, arn: str) -> dict[str, str]:
     pages = sagemaker.get_paginator("list_tags").paginate(ResourceArn=arn)
-    return {t["Key"]: t["Value"] for page in pages for t in page["Tags"]}.get("ProjectName")
+    return {t["Key"]: t["Value"] for page in pages for t in page["Tags"]}
+
+
+def project_of(sagemaker, arn: str) -> str | None:
+    return tags_of(sagemaker, arn).get("ProjectName")
 
 
 def name_prefix(settings, length: int, stamp: bool) -> str:

@@ -110,14 +110,13 @@ def show(tracker, run) -> int:
 def lineage(tracker, settings) -> int:
     """The run behind ENDPOINT: by the endpoint's MlflowRun tag (make deploy sets it), else by
     its model's S3 URI, which the run recorded."""
-    from smt.endpoints import existing
+    from smt.endpoints import existing, tags_of
 
     sagemaker, name = aws.session(settings.aws_region).client("sagemaker"), settings.endpoint
     if not (endpoint := existing(sagemaker.describe_endpoint, EndpointName=name)):
         raise BadSetting(f"ENDPOINT: there is no endpoint {name} in {settings.aws_region};"
                          " make status lists this project's")  # fmt: skip
-    pages = sagemaker.get_paginator("list_tags").paginate(ResourceArn=endpoint["EndpointArn"])
-    tags = {t["Key"]: t["Value"] for page in pages for t in page["Tags"]}
+    tags = tags_of(sagemaker, endpoint["EndpointArn"])
     config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     model_name = config["ProductionVariants"][0]["ModelName"]
     model = sagemaker.describe_model(ModelName=model_name)["PrimaryContainer"]["ModelDataUrl"]

@@ -96,8 +96,7 @@ def owner(session, kind: str, name: str) -> str | None:
     else:
         ecr = session.client("ecr")
         arn = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]["repositoryArn"]
-        tags = [{"Key": t["Key"], "Value": t["Value"]}
-                for t in ecr.list_tags_for_resource(resourceArn=arn)["tags"]]  # fmt: skip
+        tags = ecr.list_tags_for_resource(resourceArn=arn)["tags"]  # Key, Value as S3's
     return {t["Key"]: t["Value"] for t in tags}.get("ProjectName")
 
 
