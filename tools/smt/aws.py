@@ -102,12 +102,27 @@ def require_image(boto_session, image: str) -> str:
     before any upload or submit."""
     boto_session.client("sts").get_caller_identity()
     repository, _, tag = image.split("/", 1)[-1].rpartition(":")  # <registry>/<repository>:<tag>
-    ecr = boto_session.client("ecr")
+    if not (details := image_details(boto_session.client("ecr"), repository, tag)):
+        raise Failure(f"the image {image} is not in ECR; push it first: make push")
+    return details["imageDigest"]
+
+
+def image_details(ecr, repository: str, tag: str) -> dict | None:
+    """ECR's details of repository:tag (its digest, its manifest's media type); None when the
+    repository or the tag is not there."""
     try:
         found = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
     except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException):
-        raise Failure(f"the image {image} is not in ECR; push it first: make push") from None
-    return found["imageDetails"][0]["imageDigest"]
+        return None
+    return found["imageDetails"][0]
+
+
+def repository_exists(ecr, name: str) -> bool:
+    try:
+        ecr.describe_repositories(repositoryNames=[name])
+    except ecr.exceptions.RepositoryNotFoundException:
+        return False
+    return True
 
 
 def cli(*args: str, region: str, doing: str, capture: bool = False) -> str:

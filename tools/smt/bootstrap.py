@@ -40,7 +40,7 @@ def bootstrap(settings) -> int:
     if stack is None:
         # A repository made before the stack (by the template's hook, or by hand) stays as it
         # is, outside the stack: CloudFormation cannot create one of the same name.
-        new = not repository_exists(session.client("ecr"), settings.ecr_repository)
+        new = not aws.repository_exists(session.client("ecr"), settings.ecr_repository)
         create = {"ParameterKey": "CreateRepository", "ParameterValue": str(new).lower()}
         request["Parameters"].append(create)
         print(f"Creating stack {name} in {settings.aws_region} ...", flush=True)
@@ -80,14 +80,6 @@ def described(cloudformation, name: str) -> dict | None:
         if aws.error_code(error) == "ValidationError" and "does not exist" in str(error):
             return None
         raise
-
-
-def repository_exists(ecr, name: str) -> bool:
-    try:
-        ecr.describe_repositories(repositoryNames=[name])
-    except ecr.exceptions.RepositoryNotFoundException:
-        return False
-    return True
 
 
 def check_updatable(stack: dict, region: str) -> None:

@@ -103,20 +103,16 @@ def credentials(settings) -> tuple[tuple, object]:  # the check, and a session o
 
 def ecr_repository(settings, ecr) -> tuple:
     repository, region = settings.ecr_repository, settings.aws_region
-    try:
-        ecr.describe_repositories(repositoryNames=[repository])
-    except ecr.exceptions.RepositoryNotFoundException:
+    if not aws.repository_exists(ecr, repository):
         return "WARN", f"{repository} does not exist in {region} yet", BOOTSTRAP
     return "OK", f"{repository} exists in {region}"
 
 
 def ecr_image(settings, ecr) -> tuple:
-    name, tag = settings.image, {"imageTag": settings.image_tag}
-    try:
-        found = ecr.describe_images(repositoryName=settings.ecr_repository, imageIds=[tag])
-    except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException):
+    name = settings.image
+    if not (details := aws.image_details(ecr, settings.ecr_repository, settings.image_tag)):
         return "FAIL", f"{name} is not in ECR (train-remote runs it)", "make push"
-    media_type = found["imageDetails"][0].get("imageManifestMediaType", "")
+    media_type = details.get("imageManifestMediaType", "")
     if not media_type.endswith(INDEX_MEDIA_TYPES):  # an index: BuildKit's, with attestations
         return "OK", f"{name} is in ECR"
     index = f"{name} is a multi-platform index ({media_type}); SageMaker needs a single image"
