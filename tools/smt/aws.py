@@ -19,7 +19,10 @@ from smt.errors import Failure
 CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, MAX_ATTEMPTS = 5, 60, 3
 RUNNING = ("InProgress", "Stopping")  # a job or a tuning job that still runs, and bills
 POLL_SECONDS = 5  # between two looks at a job or an endpoint
-CLI_TIMEOUTS = [f"--cli-connect-timeout={CONNECT_TIMEOUT_SECONDS}", "--cli-read-timeout=60"]
+CLI_TIMEOUTS = [
+    f"--cli-connect-timeout={CONNECT_TIMEOUT_SECONDS}",
+    f"--cli-read-timeout={READ_TIMEOUT_SECONDS}",
+]
 DENIED = {"AccessDenied", "AccessDeniedException", "403"}
 UNREACHABLE = {"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
                "ConnectionClosedError"}  # fmt: skip

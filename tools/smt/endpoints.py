@@ -146,8 +146,6 @@ def deploy(settings) -> int:
     if settings.serving_image == "tensorflow":
         image, which = tensorflow_image(settings)
     else:
-        if not settings.remote_image:
-            raise BadSetting("AWS_ACCOUNT_ID: make deploy needs it (or REGISTRY) for the image")
         aws.require_image(session, settings.remote_image)  # pushed? before anything is created
         image, which = settings.remote_image, "the project's image (serve)"
     model, source, run_id = model_source(session, settings)
