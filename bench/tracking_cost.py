@@ -175,7 +175,7 @@ def measured_sync(home: Path, folder: Path, name: str) -> dict:
         data_dir=project.root() / "data",
         hyperparameters={"epochs": 3},
     )
-    run = SimpleNamespace(folder=folder, name=name, started=tracking.now_ms())
+    run = SimpleNamespace(folder=folder, name=name, started=tracking.ms())
     record = tracking.local_record(values, job, run, "sha256:" + "0" * 64, None)
     tracker = tracking.Tracker(values)
     if not tracker.track(record):

@@ -228,7 +228,7 @@ def local_run(project_dir, name: str, hours_ago: int, accuracy: float, hparams: 
     (folder / "train.log").write_text(f"METRIC validation:accuracy={accuracy} epoch=1\n"
                                       f"METRIC test:accuracy={accuracy - 0.01:.2f}\n")  # fmt: skip
     (folder / "model.tar.gz").write_bytes(b"model")
-    run = SimpleNamespace(name=name, folder=folder, started=tracking.now_ms() - hours_ago * 3600000)
+    run = SimpleNamespace(name=name, folder=folder, started=tracking.ms() - hours_ago * 3600000)
     j = train.job(values, remote=False)
     record = tracking.local_record(values, j, run, f"sha256:{'1' * 64}", parent=None)
     assert tracking.Tracker(values).track(record)

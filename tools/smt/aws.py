@@ -128,6 +128,12 @@ def repository_exists(ecr, name: str) -> bool:
     return True
 
 
+def split_s3(uri: str) -> tuple[str, str]:
+    """s3://bucket/key/... -> (bucket, "key/...")."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
 def cli(*args: str, region: str, doing: str, capture: bool = False) -> str:
     """The aws CLI (yours, else the virtualenv's) with this module's timeouts; a failure is a
     Failure naming what it was doing, and why (the CLI's last words)."""

@@ -72,7 +72,7 @@ def build_remote(settings) -> int:
                       f"{settings.aws_region}; make bootstrap makes it")  # fmt: skip
     # COST_LIMIT: before anything is uploaded or started
     prices.line(settings, "build-remote", found[0]["environment"]["computeType"])
-    bucket, _, prefix = settings.s3_output_path.removeprefix("s3://").partition("/")
+    bucket, prefix = aws.split_s3(settings.s3_output_path)
     key = "/".join(filter(None, [prefix, CONTEXT_FOLDER, f"{settings.image_tag}.zip"]))
     archive = context_zip(settings.project_dir)
     session.client("s3").put_object(Bucket=bucket, Key=key, Body=archive)

@@ -157,7 +157,7 @@ def role(settings, iam) -> tuple:
 
 
 def s3_output(settings, s3) -> tuple:
-    bucket = settings.s3_output_path.removeprefix("s3://").split("/", 1)[0]
+    bucket = aws.split_s3(settings.s3_output_path)[0]
     region, owner = settings.aws_region, settings.aws_account_id
     try:  # ExpectedBucketOwner: a bucket of another account that lets you list it fails too
         answer = s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=owner)

@@ -85,7 +85,7 @@ def model_source(session, settings) -> tuple[str, str, str | None]:
         source = f"the best trial of {settings.tune_job}, {trial}"
     else:
         model, source = newest_job(session.client("sagemaker"), settings)
-    bucket, _, key = model.removeprefix("s3://").partition("/")
+    bucket, key = aws.split_s3(model)
     try:
         session.client("s3").head_object(Bucket=bucket, Key=key)
     except ClientError as error:
@@ -105,7 +105,7 @@ def run_model(session, settings) -> tuple[str, str, str]:
         if not settings.s3_output_path:
             raise BadSetting("S3_OUTPUT_PATH: deploying a local run's model uploads it there")
         local, model = model, f"{settings.s3_output_path}/models/{name}/model.tar.gz"
-        bucket, _, key = model.removeprefix("s3://").partition("/")
+        bucket, key = aws.split_s3(model)
         print(f"uploading {local} to {model}", flush=True)
         session.client("s3").upload_file(local, bucket, key)
     return model, f"run {name}", run_id

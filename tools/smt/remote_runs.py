@@ -5,18 +5,14 @@ as a local run's, and its metrics parsed from it. A job submitted with WAIT=0 is
 `make runs`, which syncs what is pending."""
 
 import hashlib
-from datetime import datetime
 
 from smt import aws, jobs, project, tracking
-
-
-def ms(moment) -> int:
-    return int((moment.timestamp() if isinstance(moment, datetime) else moment) * 1000)
+from smt.tracking import ms
 
 
 def s3_hashes(session, data_s3: str) -> dict[str, str]:
     """data.<channel>: a sha256 of each channel's keys and ETags (S3's hash of each object)."""
-    bucket, _, prefix = f"{data_s3}/".removeprefix("s3://").partition("/")
+    bucket, prefix = aws.split_s3(f"{data_s3}/")
     pages = session.client("s3").get_paginator("list_objects_v2").paginate(
         Bucket=bucket, Prefix=prefix)  # fmt: skip
     digests: dict[str, hashlib._Hash] = {}
@@ -35,7 +31,7 @@ def job_record(settings, j, name: str, session, digest: str, kind: str = "train-
     tags = tracking.common_tags(settings, j, "SageMaker") | hashes | {
         "image.digest": digest, "kind": kind, "job.name": name,
         "region": settings.aws_region}  # fmt: skip
-    return {"name": name, "parent": None, "start": tracking.now_ms(), "status": "RUNNING",
+    return {"name": name, "parent": None, "start": ms(), "status": "RUNNING",
             "job": name, "params": tracking.typed_parameters(j.hyperparameters),
             "tags": tags}  # fmt: skip
 
@@ -99,7 +95,7 @@ def refresh_tuning(tracker, sagemaker, record: dict) -> None:
     record["metrics"] = {f"best:{objective['MetricName']}": objective["Value"]} if objective else {}
     record["tags"]["best.trial"] = best.get("TrainingJobName", "")
     record.update(status=tracking.STATUS.get(tuning["HyperParameterTuningJobStatus"], "FAILED"),
-                  end=ms(tuning.get("HyperParameterTuningEndTime") or datetime.now()))  # fmt: skip
+                  end=ms(tuning.get("HyperParameterTuningEndTime")))  # fmt: skip
 
 
 def typed(name: str, value: str):  # SageMaker lists a tuned value as a string

@@ -123,7 +123,7 @@ def lineage(tracker, settings) -> int:
     if run_id := tags.get("MlflowRun"):
         run = tracker.client.get_run(run_id)
     else:
-        found = tracker.client.search_runs([tracker.experiment], f"tags.model = '{model}'")
+        found = tracker.made(model)
         if not found:
             raise Failure(f"ENDPOINT: no run of {tracking.uri(settings)} made {model}, the model"
                           f" endpoint {name} serves")  # fmt: skip
@@ -199,7 +199,7 @@ def local_model(settings, outputs: Path) -> str:
     copy = outputs / name / "model.tar.gz"
     if not copy.is_file():
         copy.parent.mkdir(parents=True, exist_ok=True)
-        bucket, _, key = where.removeprefix("s3://").partition("/")
+        bucket, key = aws.split_s3(where)
         print(f"downloading {where} ...", flush=True)
         aws.session(settings.aws_region).client("s3").download_file(bucket, key, str(copy))
     return str(copy)
@@ -209,8 +209,7 @@ def run_of_model(settings, model: str) -> str | None:
     """The id of the run that recorded `model`; None when none did, or the store is down."""
     tracker = tracking.Tracker(settings)
     try:
-        tracker.connect()
-        found = tracker.client.search_runs([tracker.experiment], f"tags.model = '{model}'")
+        found = tracker.made(model)
     except tracking.tracking_errors() as error:
         tracker.warn(error, "did not answer", "the endpoint will not name its MLflow run")
         return None

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 from smt import aws, jobs, local_run, project
@@ -79,6 +80,10 @@ class Tracker:
         """The run id of the record `name`, once synced."""
         runs = self.connect().search_runs([self.experiment], f"tags.`{NAME_TAG}` = '{name}'")
         return runs[0].info.run_id if runs else None
+
+    def made(self, model: str) -> list:
+        """The runs whose model (its S3 URI or path) is `model`: an endpoint's lineage."""
+        return self.connect().search_runs([self.experiment], f"tags.model = '{model}'")
 
     def track(self, record: dict, refresh: bool = True) -> bool:
         """Save the record, then sync it: False (and one warning, once) when the store did not
@@ -193,8 +198,10 @@ def catch_up(tracker: Tracker, parent: str | None = None) -> tuple[int, int]:
     return synced, left
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
+def ms(moment=None) -> int:
+    """MLflow's time: milliseconds since the epoch of `moment` (a datetime, or seconds), or now."""
+    seconds = moment.timestamp() if isinstance(moment, datetime) else moment or time.time()
+    return int(seconds * 1000)
 
 
 def typed_parameters(given: dict) -> dict:
@@ -242,7 +249,7 @@ def local_record(settings, j, run, image_digest: str, parent: str | None) -> dic
     tags = common_tags(settings, j, "local") | data_hashes(settings, j.data_dir) | {
         "image.digest": image_digest, "run.folder": str(run.folder), "kind": "train-local",
         "model": str(run.folder / "model.tar.gz") if status == "FINISHED" else ""}  # fmt: skip
-    return {"name": run.name, "parent": parent, "start": run.started, "end": now_ms(),
+    return {"name": run.name, "parent": parent, "start": run.started, "end": ms(),
             "status": status, "params": typed_parameters(j.hyperparameters), "tags": tags,
             "folder": str(run.folder)}  # fmt: skip
 

@@ -151,7 +151,7 @@ def s3_channels(session, j) -> list:
                 region=j.aws_region, doing=f"uploading {j.data_dir} to {data_s3}/")  # fmt: skip
     s3, channels = session.client("s3"), []
     for name in CHANNELS:
-        bucket, _, prefix = f"{data_s3}/{name}/".removeprefix("s3://").partition("/")
+        bucket, prefix = aws.split_s3(f"{data_s3}/{name}/")
         if s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1).get("KeyCount"):
             source = S3DataSource(s3_data_type="S3Prefix", s3_uri=f"s3://{bucket}/{prefix}",
                                   s3_data_distribution_type=j.data_distribution)  # fmt: skip

@@ -150,7 +150,7 @@ def track_search(tuning: Tuning, trials: list[Trial], record: dict) -> None:
     """The search's MLflow run ends with its best; trials a busy SQLite file refused follow."""
     chosen = best(trials, tuning.objective[1])
     record.update(status="KILLED" if tuning.stopping else "FINISHED" if chosen else "FAILED",
-                  end=tracking.now_ms(), folder=str(tuning.folder))  # fmt: skip
+                  end=tracking.ms(), folder=str(tuning.folder))  # fmt: skip
     if chosen:
         record["metrics"] = {f"best:{tuning.objective[0]}": chosen.objective}
         record["tags"]["best.trial"] = chosen.name
@@ -167,7 +167,7 @@ def main(settings) -> int:
     tuning = Tuning(settings, ranges, objective)
     tags = tracking.common_tags(settings, j, "local") | {"kind": "tune-local"}
     params = tracking.typed_parameters(j.hyperparameters)
-    record = {"name": tuning.name, "parent": None, "start": tracking.now_ms(), "tags": tags,
+    record = {"name": tuning.name, "parent": None, "start": tracking.ms(), "tags": tags,
               "status": "RUNNING", "params": params | tracking.search_parameters(
                   settings, ranges, objective)}  # fmt: skip
     tracking.Tracker(settings).track(record)  # before the trials: they are its children
