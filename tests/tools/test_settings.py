@@ -113,6 +113,13 @@ def test_another_commands_setting_is_refused_naming_who_reads_it():
         settings.check_overrides(["train-local"], ["MAX_JOBS"], ())
 
 
+@pytest.mark.parametrize("command", ["logs", "stop", "metrics", "build-remote"])
+def test_the_project_name_or_job_name_given_to_a_command_that_reads_neither_is_refused(command):
+    for name in ("PROJECT_NAME", "BASE_JOB_NAME"):  # make logs JOB=x PROJECT_NAME=y: no effect
+        with pytest.raises(BadSetting, match=f"^{name}: make {command} does not read"):
+            settings.check_overrides([command], [name], ())
+
+
 def test_makes_own_settings_and_the_commands_own_pass_the_check():
     settings.check_overrides(["train-remote"], ["VENV", "INSTANCE_COUNT", "HPARAMS"], ())
 

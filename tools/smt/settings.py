@@ -43,6 +43,10 @@ AWS_ONLY = (
     " status teardown build-remote"
 )
 AWS = f"{AWS_ONLY} metrics"  # metrics: of a local run too
+# Those that tag this project's resources, or find them by the tag (PROJECT_NAME) and by the
+# names they begin with (BASE_JOB_NAME): logs, stop and metrics take a job's name as given.
+OWNED = "train-remote tune tune-status tune-stop deploy undeploy bootstrap status teardown"
+NAMED = "train-remote tune tune-status tune-stop deploy bootstrap teardown"
 ECR = "train-remote tune deploy build-remote"  # and login, push, doctor: they need the account
 IMAGE = "build build-remote push train-local tune-local serve-local train-remote tune deploy doctor"
 LOCAL, REMOTE = "train-local tune-local", "train-remote tune"
@@ -73,9 +77,9 @@ TABLE = [
       "the ECR registry host (default: from account and region)"),
     S("S3_OUTPUT_PATH", S3_URI, None, needed(f"{REMOTE} doctor build-remote") + " deploy",
       "where SageMaker writes models; data/ is uploaded to S3_OUTPUT_PATH/data"),
-    S("PROJECT_NAME", TEXT, None, needed(f"{AWS} {LOCAL} {TRACKED}"),
+    S("PROJECT_NAME", TEXT, None, needed(f"{OWNED} {LOCAL} {TRACKED}"),
       "the ProjectName tag of everything created"),
-    S("BASE_JOB_NAME", TEXT, None, needed(f"{AWS} {LOCAL} serve-local"),
+    S("BASE_JOB_NAME", TEXT, None, needed(f"{NAMED} {LOCAL} serve-local"),
       "names of jobs and endpoints start with this"),
     # ---- the image
     S("BASE_IMAGE", TEXT, None, needed(IMAGE), "the base image of the training image"),
