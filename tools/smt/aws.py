@@ -140,8 +140,14 @@ def cli(*args: str, region: str, doing: str, capture: bool = False) -> str:
     aws = shutil.which("aws") or str(Path(sys.executable).parent / "aws")
     done = subprocess.run([aws, *args, "--region", region, *CLI_TIMEOUTS], text=True,
                           capture_output=capture)  # fmt: skip
+    return done_or_failure(done, doing, "the aws CLI", capture)
+
+
+def done_or_failure(done, doing: str, tool: str, capture: bool) -> str:
+    """A finished command's output; when it failed, a Failure naming what it was doing and
+    why: its last words, or, when they went to the terminal, where to read them."""
     if done.returncode != 0:
-        why = " ".join(done.stderr.split())[-300:] if capture else "the aws CLI said why above"
+        why = " ".join(done.stderr.split())[-300:] if capture else f"{tool} said why above"
         raise Failure(f"{doing} failed ({why})")
     return done.stdout or ""
 

@@ -54,12 +54,9 @@ def docker(*args: str, timeout: float, doing: str, capture: bool = False, stdin=
         raise Failure(f"docker not found; {INSTALL_DOCKER}")
     late = f"{doing}: docker"
     done = project.run("docker", *args, timeout=timeout, late=late, capture=capture, stdin=stdin)
-    if done.returncode != 0:
-        if capture and (daemon := unreachable(done.stderr)):
-            raise Failure("; ".join(daemon))
-        why = " ".join(done.stderr.split())[-300:] if capture else "docker said why above"
-        raise Failure(f"{doing} failed ({why})")
-    return done.stdout or ""
+    if done.returncode != 0 and capture and (daemon := unreachable(done.stderr)):
+        raise Failure("; ".join(daemon))
+    return aws.done_or_failure(done, doing, "docker", capture)
 
 
 def build(settings) -> int:
