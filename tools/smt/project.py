@@ -3,12 +3,8 @@ path (code/ is the image's folder, not a package): job_contract.py, sagemaker_ru
 run_estimator.py; and the one runner of external commands."""
 
 import importlib.util
-import json
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from functools import cache
 from pathlib import Path
 
@@ -79,6 +75,11 @@ def wait_until_ready(url: str, gone, seconds: float) -> str | None:
     """None once `url` answers 200; else why not: the server's own refusal (its JSON "error"),
     gone()'s reason when what serves it has ended, or the time out. Our own loop: there is no
     waiter for an HTTP server (serve-local's container, make ui's mlflow server)."""
+    import json  # here: urllib.request alone doubles the import time of every command
+    import time
+    import urllib.error
+    import urllib.request
+
     deadline, path = time.monotonic() + seconds, "/" + url.split("/", 3)[-1]
     while time.monotonic() < deadline:
         try:
