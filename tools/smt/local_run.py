@@ -34,7 +34,9 @@ class LocalRun:
 
     def __init__(self, outputs: Path, job):
         name = f"{job.name}-{time.strftime('%Y%m%d%H%M%S')}"  # as SageMaker's
-        self.started = int(time.time() * 1000)  # MLflow's start_time
+        from smt.tracking import ms  # here: tracking imports this module
+
+        self.started = ms()  # MLflow's start_time
         self.outputs, self.name, self.job, self.error = outputs.resolve(), name, job, None
         self.root, self.folder = self.outputs / f".running-{name}", self.outputs / name
         files = job.data_dir.rglob("*.npz")

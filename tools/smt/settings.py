@@ -280,9 +280,9 @@ def derive(values: SimpleNamespace) -> SimpleNamespace:
     if getattr(values, "stack_name", "") is None:  # a stack name has no underscores
         values.stack_name = re.sub(r"[^A-Za-z0-9-]", "-", values.base_job_name)
     if hasattr(values, "mlflow_tracking_uri"):  # the runs' store: a SQLite file of the project's
-        from smt.tracking import STORE
+        from smt.tracking import store
 
-        database = (values.project_dir / STORE / "mlflow.db").resolve()
+        database = store(values) / "mlflow.db"
         values.mlflow_tracking_uri = values.mlflow_tracking_uri or f"sqlite:///{database}"
     if hasattr(values, "image_tag"):
         from smt.image import content_tag

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import sys
 import time
 from datetime import datetime
@@ -47,9 +48,9 @@ class Tracker:
     """One per command: the client, the experiment (PROJECT_NAME), and whether the store has
     failed once already (then the rest of this command's records stay pending, unsaid)."""
 
-    def __init__(self, settings):
+    def __init__(self, settings, session=None):
         self.settings, self.client, self.experiment, self.failed = settings, None, None, False
-        self.aws = None  # a session, made when a remote record needs one
+        self.aws = session  # AWS's, for remote records: made when one needs it, if not given
 
     def connect(self):
         if self.client is None:
@@ -172,11 +173,15 @@ def pending(settings, name: str) -> Path:
 
 
 def save(settings, record: dict) -> None:
-    path = pending(settings, record["name"])
+    write_whole(pending(settings, record["name"]), json.dumps(record, indent=1, default=str))
+
+
+def write_whole(path: Path, text: str) -> None:
+    """Whole or not at all: another process (a parallel trial, make runs) may read it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = path.with_suffix(".tmp")
-    scratch.write_text(json.dumps(record, indent=1, default=str))
-    scratch.replace(path)  # whole or not at all: another process may read it
+    scratch = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")  # one per writer
+    scratch.write_text(text)
+    scratch.replace(path)
 
 
 def catch_up(tracker: Tracker, parent: str | None = None) -> tuple[int, int]:
@@ -198,10 +203,9 @@ def catch_up(tracker: Tracker, parent: str | None = None) -> tuple[int, int]:
     return synced, left
 
 
-def ms(moment=None) -> int:
-    """MLflow's time: milliseconds since the epoch of `moment` (a datetime, or seconds), or now."""
-    seconds = moment.timestamp() if isinstance(moment, datetime) else moment or time.time()
-    return int(seconds * 1000)
+def ms(moment: datetime | None = None) -> int:
+    """MLflow's time: milliseconds since the epoch of `moment`, or of now."""
+    return int((moment.timestamp() if moment else time.time()) * 1000)
 
 
 def typed_parameters(given: dict) -> dict:
@@ -215,7 +219,7 @@ def data_hashes(settings, folder: Path) -> dict[str, str]:
     path, size and time: a channel of many GB is read again only when it changes."""
     cache_file = store(settings) / "hashes.json"
     cache = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
-    hashes = {}
+    hashes, known = {}, len(cache)
     for channel in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
         digest = hashlib.sha256()
         for file in sorted(f for f in channel.rglob("*") if f.is_file()):
@@ -226,8 +230,8 @@ def data_hashes(settings, folder: Path) -> dict[str, str]:
                     cache[key] = hashlib.file_digest(opened, "sha256").hexdigest()
             digest.update(f"{file.relative_to(channel).as_posix()}\0{cache[key]}\0".encode())
         hashes[f"data.{channel.name}"] = digest.hexdigest()[:16]
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    cache_file.write_text(json.dumps(cache))
+    if len(cache) != known:  # only what was read anew
+        write_whole(cache_file, json.dumps(cache))
     return hashes
 
 
