@@ -149,9 +149,10 @@ def deploy(settings) -> int:
         aws.require_image(session, settings.remote_image)  # pushed? before anything is created
         image, which = settings.remote_image, "the project's image (serve)"
     model, source, run_id = model_source(session, settings)
-    from smt import runs
+    from smt import runs, tracking
 
-    run_id = run_id or runs.run_of_model(settings, model)  # lineage: the endpoint's MlflowRun
+    tracker = tracking.Tracker(settings)  # lineage: the endpoint's MlflowRun, the run's tag
+    run_id = run_id or runs.run_of_model(tracker, model)
     name = aws.unique_name(settings.base_job_name)
     variant = {"VariantName": VARIANT, "ModelName": name}
     if settings.serverless_memory:
@@ -172,7 +173,7 @@ def deploy(settings) -> int:
     )
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name, Tags=tags)
     print(f"Endpoint {name} created (its model and endpoint config have the same name).")
-    runs.mark_deployed(settings, run_id, name)
+    runs.mark_deployed(tracker, run_id, name)
     if not settings.wait:
         print(f"Watch it: make status; delete it: {UNDEPLOY.format(name)}")
         return 0

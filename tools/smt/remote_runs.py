@@ -36,6 +36,20 @@ def job_record(settings, j, name: str, session, digest: str, kind: str = "train-
             "tags": tags}  # fmt: skip
 
 
+def track_submitted(settings, record: dict, session, follow, hint: str) -> int:
+    """A job or tuning job just submitted: its run, RUNNING; with WAIT=1 follow() shows it to
+    its end, which finishes the run (else, or after Ctrl-C, the next make runs does)."""
+    tracker = tracking.Tracker(settings, session)
+    tracker.track(record, refresh=False)  # not asked about yet: it was just submitted
+    if not settings.wait:
+        print(hint)
+        return 0
+    code = follow()
+    if code != 130:
+        tracker.track(record)
+    return code
+
+
 def refresh(tracker, record: dict) -> None:
     """Update a RUNNING record from SageMaker: a job that ended is finished."""
     tracker.aws = tracker.aws or aws.session(record["tags"]["region"])

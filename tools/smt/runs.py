@@ -205,9 +205,8 @@ def local_model(settings, outputs: Path) -> str:
     return str(copy)
 
 
-def run_of_model(settings, model: str) -> str | None:
+def run_of_model(tracker, model: str) -> str | None:
     """The id of the run that recorded `model`; None when none did, or the store is down."""
-    tracker = tracking.Tracker(settings)
     try:
         found = tracker.made(model)
     except tracking.tracking_errors() as error:
@@ -216,14 +215,13 @@ def run_of_model(settings, model: str) -> str | None:
     return found[0].info.run_id if found else None
 
 
-def mark_deployed(settings, run_id: str | None, endpoint: str) -> None:
+def mark_deployed(tracker, run_id: str | None, endpoint: str) -> None:
     """The run's tag endpoint.<name>: where its model is served (a warning if not recorded)."""
     if not run_id:
         return
-    tracker = tracking.Tracker(settings)
     try:
         stamp = datetime.now().isoformat(timespec="seconds")
-        tag = (f"endpoint.{endpoint}", f"{settings.aws_region} {stamp}")
+        tag = (f"endpoint.{endpoint}", f"{tracker.settings.aws_region} {stamp}")
         tracker.connect().set_tag(run_id, *tag)
         print(f"tracked: run {run_id} is served by endpoint {endpoint}")
     except tracking.tracking_errors() as error:

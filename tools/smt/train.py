@@ -171,13 +171,5 @@ def train_remote(settings) -> int:
     name = remote.output_data.rsplit("/", 3)[-3]
     print(f"Training job {name} submitted.")
     record = remote_runs.job_record(settings, j, name, session, digest)
-    tracker = tracking.Tracker(settings)
-    tracker.aws = session
-    tracker.track(record, refresh=False)  # RUNNING; finished below, or by make runs later
-    if not settings.wait:
-        print(jobs.hint(name))
-        return 0
-    code = jobs.follow(name, session)
-    if code != 130:
-        tracker.track(record)
-    return code
+    follow = lambda: jobs.follow(name, session)  # noqa: E731
+    return remote_runs.track_submitted(settings, record, session, follow, jobs.hint(name))

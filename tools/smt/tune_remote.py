@@ -79,18 +79,11 @@ def tune(settings) -> int:
     print(f"Tuning job {name} submitted: up to {settings.max_jobs} trainings,"
           f" {settings.max_parallel} at once ({settings.strategy}); checkpoints:"
           f" {j.checkpoint_s3 or 'none'}")  # fmt: skip
-    tracker = tracking.Tracker(settings)
     record = remote_runs.job_record(settings, j, name, session, digest, kind="tune")
     record["params"] |= tracking.search_parameters(settings, ranges, (metric, direction))
-    tracker.aws = session
-    tracker.track(record, refresh=False)  # the search's run; its trials: when listed
-    if not settings.wait:
-        print(f"Follow it: make tune-status TUNE_JOB={name}")
-        return 0
-    code = follow(tuner.latest_tuning_job, settings.tune_poll)
-    if code != 130:
-        tracker.track(record)
-    return code
+    watch = lambda: follow(tuner.latest_tuning_job, settings.tune_poll)  # noqa: E731
+    hint = f"Follow it: make tune-status TUNE_JOB={name}"  # its trials: recorded when listed
+    return remote_runs.track_submitted(settings, record, session, watch, hint)
 
 
 def progress(job) -> str:
